@@ -1,0 +1,133 @@
+"""File formats of the workflow, all written atomically.
+
+Every writer goes through :func:`atomic_path`: the file is written under a
+temporary name in the destination directory and ``os.replace``-d into place, so a
+killed job never leaves a file that looks complete.
+
+Formats:
+- per-sample tables (manifest, cluster labels, outlier scores): Parquet with an
+  ``id`` column; the producing parameters are stored in the schema metadata.
+- arrays (embeddings, 2-D maps): ``.npz`` holding ``X`` (float32), ``ids`` and
+  ``params`` (JSON), so ids always travel with the rows they label.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+_PARAMS_KEY = b"medembed.params"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it into place only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return repr(obj)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_table(path: str | os.PathLike, df: pd.DataFrame, params: Mapping | None = None) -> None:
+    """Write ``df`` as Parquet (or TSV when ``path`` ends in .tsv), atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".tsv":
+            df.to_csv(tmp, sep="\t", index=False)
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        meta = dict(table.schema.metadata or {})
+        meta[_PARAMS_KEY] = json.dumps(_jsonable(params or {}), sort_keys=True).encode()
+        pq.write_table(table.replace_schema_metadata(meta), tmp)
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    path = Path(path)
+    if path.suffix == ".tsv":
+        return pd.read_csv(path, sep="\t")
+    return pd.read_parquet(path)
+
+
+def read_table_params(path: str | os.PathLike) -> dict:
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta.get(_PARAMS_KEY, b"{}"))
+
+
+@dataclass
+class Array:
+    """Rows of ``X`` labelled by ``ids`` (manifest order), with the producing params."""
+
+    X: np.ndarray
+    ids: np.ndarray
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.X) != len(self.ids):
+            raise ValueError(f"{len(self.X)} rows but {len(self.ids)} ids")
+
+
+def write_array(
+    path: str | os.PathLike, X: np.ndarray, ids, params: Mapping | None = None
+) -> None:
+    """Write ``X`` (as float32) with its ids and params to an ``.npz``, atomically."""
+    arr = Array(np.asarray(X, dtype=np.float32), np.asarray(ids).astype(str), dict(params or {}))
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                X=arr.X,
+                ids=arr.ids,
+                params=np.array(json.dumps(_jsonable(arr.params), sort_keys=True)),
+            )
+
+
+def read_array(path: str | os.PathLike) -> Array:
+    with np.load(path, allow_pickle=False) as z:
+        return Array(z["X"], z["ids"], json.loads(str(z["params"])))

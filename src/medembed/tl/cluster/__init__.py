@@ -1,0 +1,1 @@
+"""Clustering methods; each module wraps one method in the sklearn contract."""

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from sklearn.cluster import KMeans
+
+from ..._validation import Interval, Options
+from .._base import BaseClusterer
+
+
+class KMeansClusterer(BaseClusterer):
+    """k-means (Lloyd) with k-means++ seeding; the tutorial uses k=8, n_init=10."""
+
+    _parameter_constraints = {
+        "n_clusters": [Interval(int, 2, None, closed="left")],
+        "n_init": [Interval(int, 1, None, closed="left")],
+        "max_iter": [Interval(int, 1, None, closed="left")],
+        "init": [Options("k-means++", "random")],
+        "random_state": [int, None],
+    }
+
+    def __init__(self, n_clusters=8, *, n_init=10, max_iter=300, init="k-means++", random_state=42):
+        self.n_clusters = n_clusters
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.init = init
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        X = self._validate(X)
+        if self.n_clusters > X.shape[0]:
+            raise ValueError(f"n_clusters={self.n_clusters} exceeds n_samples={X.shape[0]}")
+        km = KMeans(
+            n_clusters=self.n_clusters,
+            n_init=self.n_init,
+            max_iter=self.max_iter,
+            init=self.init,
+            random_state=self.random_state,
+        ).fit(X)
+        self.cluster_centers_ = km.cluster_centers_
+        self.inertia_ = float(km.inertia_)
+        return self._finish(km.labels_)

@@ -1,0 +1,1 @@
+"""Outlier detectors: a score per sample (higher = more outlying) and a flag."""

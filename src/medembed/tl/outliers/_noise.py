@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .._base import NOISE, BaseOutlierDetector
+
+
+class NoiseOutliers(BaseOutlierDetector):
+    """Outliers = the noise points (label -1) of a density clustering (DBSCAN, HDBSCAN).
+
+    ``fit(X, clusters=table)`` reads the cluster table written by the clustering job;
+    the score is the table's ``outlier_score`` column (HDBSCAN's GLOSH) when present,
+    otherwise the 0/1 noise indicator.
+    """
+
+    def fit(self, X, y=None, *, clusters: pd.DataFrame | None = None):
+        if clusters is None:
+            raise ValueError("NoiseOutliers needs the cluster table: compute the clustering first")
+        if X is not None and len(clusters) != len(X):
+            raise ValueError(f"cluster table has {len(clusters)} rows, features {len(X)}")
+        flag = clusters["cluster"].to_numpy() == NOISE
+        if "outlier_score" in clusters:
+            score = clusters["outlier_score"].to_numpy(dtype=float)
+        else:
+            score = flag.astype(float)
+        return self._finish(score, flag)
