@@ -68,7 +68,7 @@ def validate_params(estimator, constraints: Mapping[str, list]) -> None:
             if c is None:
                 ok = ok or value is None
             elif isinstance(c, type):
-                ok = ok or (isinstance(value, c) and not isinstance(value, bool))
+                ok = ok or (isinstance(value, c) and (c is bool or not isinstance(value, bool)))
             else:
                 ok = ok or value in c
         if not ok:

@@ -131,3 +131,8 @@ def write_array(
 def read_array(path: str | os.PathLike) -> Array:
     with np.load(path, allow_pickle=False) as z:
         return Array(z["X"], z["ids"], json.loads(str(z["params"])))
+
+
+def method_name(path: str | os.PathLike) -> str:
+    """The method a result file belongs to: its file stem (``…/cluster/kmeans.parquet`` -> kmeans)."""
+    return Path(path).name.split(".")[0]

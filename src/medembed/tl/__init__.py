@@ -16,6 +16,7 @@ __all__ = [
     "BaseReducer",
     "cluster_metrics",
     "cluster_table",
+    "evaluate_clustering",
     "make_clusterer",
     "make_outlier_detector",
     "make_reducer",
@@ -59,3 +60,13 @@ def outlier_table(ids, model: BaseOutlierDetector) -> pd.DataFrame:
     return pd.DataFrame(
         {"id": np.asarray(ids).astype(str), "score": scores, "is_outlier": model.is_outlier_, "rank": rank}
     )
+
+
+def evaluate_clustering(labels: pd.DataFrame, manifest: pd.DataFrame, label_columns) -> pd.DataFrame:
+    """Tidy metrics of one cluster table against the manifest's label columns (joined on id)."""
+    merged = manifest[["id", *label_columns]].merge(labels[["id", "cluster"]], on="id", how="inner")
+    if len(merged) != len(labels):
+        raise ValueError(
+            f"cluster table has {len(labels)} rows but only {len(merged)} ids match the manifest"
+        )
+    return pd.DataFrame(cluster_metrics(merged["cluster"].to_numpy(), merged[list(label_columns)]))

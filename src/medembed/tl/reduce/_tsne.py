@@ -12,6 +12,11 @@ class TSNEReducer(BaseReducer):
     Same objective as the tutorial's ``sklearn.manifold.TSNE(perplexity=30)``, with
     PCA initialisation and openTSNE's default exaggeration schedule; it scales to
     10^5+ points where sklearn's Barnes-Hut does not.
+
+    ``fit(X, knn=graph)`` builds the perplexity-calibrated affinities from the shared
+    kNN graph (its first ``3 * perplexity`` neighbours) instead of searching again;
+    the graph must have at least that many neighbours (90 for perplexity 30). Without
+    ``knn`` the graph is computed with :func:`medembed.pp.neighbors`.
     """
 
     _parameter_constraints = {
@@ -43,25 +48,40 @@ class TSNEReducer(BaseReducer):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def fit(self, X, y=None):
-        from openTSNE import TSNE
+    def fit(self, X, y=None, *, knn=None):
+        from openTSNE import TSNE, affinity
+        from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+        from ...pp._neighbors import resolve_knn
 
         X = self._validate(X)
         n = X.shape[0]
         # Perplexity must stay below n/3 for the affinity search to be meaningful.
         perplexity = float(min(self.perplexity, max(1.0, (n - 1) / 3)))
         self.effective_perplexity_ = perplexity
+        k = min(n - 1, max(1, int(3 * perplexity)))
+        nb = resolve_knn(X, knn, k, self.metric, who="TSNEReducer", n_jobs=self.n_jobs)
+        aff = affinity.PerplexityBasedNN(
+            perplexity=perplexity,
+            knn_index=PrecomputedNeighbors(nb.indices.astype(np.int64), nb.distances.astype(np.float64)),
+            n_jobs=self.n_jobs,
+            random_state=self.random_state,
+        )
         method = "fft" if self.n_components <= 2 else "bh"
         tsne = TSNE(
             n_components=self.n_components,
-            perplexity=perplexity,
             n_iter=self.n_iter,
-            metric=self.metric,
             initialization=self.initialization,
             negative_gradient_method=method,
             random_state=self.random_state,
             n_jobs=self.n_jobs,
             verbose=False,
         )
-        self.embedding_ = np.asarray(tsne.fit(X.astype(np.float64)))
+        self.embedding_ = np.asarray(
+            tsne.fit(X.astype(np.float64), affinities=aff), dtype=np.float32
+        )
+        self.n_neighbors_ = nb.n_neighbors
         return self
+
+    def fit_transform(self, X, y=None, *, knn=None):
+        return self.fit(X, y, knn=knn).embedding_

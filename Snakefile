@@ -1,0 +1,28 @@
+# medembed: embeddings, 2-D maps, clusters, outliers and figures for a collection of
+# medical images. Stages are included in flow order; see README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/embed.smk"
+include: "rules/reduce.smk"
+include: "rules/cluster.smk"
+include: "rules/outliers.smk"
+include: "rules/evaluate.smk"
+include: "rules/plot.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

@@ -1,0 +1,23 @@
+rule cluster:
+    input:
+        features=features_file,
+        manifest=rules.make_manifest.output.manifest,
+    output:
+        labels=f"{ANALYSIS}/cluster/{{method}}.parquet",
+    log:
+        f"{LOGS}/cluster/{{method}}.log",
+    benchmark:
+        f"{BENCH}/cluster/{{method}}.tsv"
+    conda:
+        "../envs/medembed.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        kwargs=method_params("cluster"),
+        code=code_version("cluster"),
+    wildcard_constraints:
+        method="|".join(CLUSTER),
+    script:
+        "../scripts/cluster.py"

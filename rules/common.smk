@@ -1,0 +1,139 @@
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+# The registry is dependency-free: read it without importing the heavy package.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from medembed import registry  # noqa: E402
+
+
+validate(config, schema="../config/schema.yaml")
+
+ENCODER = config["encoder"]["name"]
+DATASETS = sorted(config["datasets"])
+FEATURES = config["features"]
+REDUCE = sorted(config["reduce"])
+CLUSTER = sorted(config["cluster"])
+OUTLIERS = sorted(config.get("outliers", {}))
+
+# Prefix of every analysis result: one folder per dataset, encoder and feature set.
+ANALYSIS = "results/{dataset}/{encoder}/{features}"
+LOGS = "logs/{dataset}/{encoder}/{features}"
+BENCH = "logs/benchmarks/{dataset}/{encoder}/{features}"
+
+
+def _check_config():
+    """Cross-key checks the schema cannot express; one line naming the key."""
+    for key, stage in (("cluster", "cluster"), ("reduce", "reduce"), ("outliers", "outliers")):
+        known = set(registry.names(stage))
+        for name in config.get(key, {}):
+            if name not in known:
+                raise ValueError(f"config {key}.{name}: unknown method; known: {sorted(known)}")
+    plot = config["plot"]
+    if plot["map"] not in config["reduce"]:
+        raise ValueError(
+            f"config plot.map={plot['map']!r} must be one of reduce: {REDUCE}"
+        )
+    if plot["color_by"] not in config["cluster"]:
+        raise ValueError(
+            f"config plot.color_by={plot['color_by']!r} must be one of cluster: {CLUSTER}"
+        )
+    for name, src in registry.OUTLIERS_FROM_CLUSTER.items():
+        if name in OUTLIERS and src not in config["cluster"]:
+            raise ValueError(f"config outliers.{name} needs cluster.{src} to be configured")
+
+
+_check_config()
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    encoder=ENCODER,
+    features="|".join(FEATURES),
+
+
+def method_params(stage):
+    """Input function: the job's own slice of the config (tracked by snakemake)."""
+
+    def _params(wildcards):
+        return dict(config[stage][wildcards.method] or {})
+
+    return _params
+
+
+def code_version(stage):
+    """Input function: hash of the source implementing the method, so code edits rerun it."""
+
+    def _version(wildcards):
+        return registry.code_version(stage, wildcards.method)
+
+    return _version
+
+
+def dataset_params(wildcards):
+    return dict(config["datasets"][wildcards.dataset])
+
+
+def features_file(wildcards):
+    """The feature matrix a given feature set is read from."""
+    return rules.embed_images.output.emb
+
+
+def outlier_inputs(wildcards):
+    """Features, plus the cluster table for outlier methods that read noise points."""
+    inputs = {"features": features_file(wildcards)}
+    src = registry.OUTLIERS_FROM_CLUSTER.get(wildcards.method)
+    if src is not None:
+        inputs["clusters"] = analysis_expand(rules.cluster.output.labels, wildcards, method=src)[0]
+    return inputs
+
+
+def analysis_expand(pattern, wildcards, **kw):
+    return expand(pattern, dataset=wildcards.dataset, encoder=wildcards.encoder,
+                  features=wildcards.features, **kw)
+
+
+def all_clusterings(wildcards):
+    return analysis_expand(rules.cluster.output.labels, wildcards, method=CLUSTER)
+
+
+def all_reductions(wildcards):
+    return analysis_expand(rules.reduce.output.emb, wildcards, method=REDUCE)
+
+
+def all_outliers(wildcards):
+    return analysis_expand(rules.detect_outliers.output.scores, wildcards, method=OUTLIERS)
+
+
+def all_cluster_metrics(wildcards):
+    return analysis_expand(rules.evaluate_clustering.output.metrics, wildcards, method=CLUSTER)
+
+
+def map_file(wildcards):
+    return analysis_expand(rules.reduce.output.emb, wildcards, method=config["plot"]["map"])[0]
+
+
+def color_clustering(wildcards):
+    return analysis_expand(
+        rules.cluster.output.labels, wildcards, method=config["plot"]["color_by"]
+    )[0]
+
+
+def analysis_outputs(wildcards=None):
+    """Per dataset and feature set: the figures and tables a person reads."""
+    out = []
+    for dataset in DATASETS:
+        for features in FEATURES:
+            kw = dict(dataset=dataset, encoder=ENCODER, features=features)
+            out += expand(rules.gather_metrics.output.table, **kw)
+            out += expand(rules.plot_clusters.output.png, **kw)
+            out += expand(rules.plot_reductions.output.png, **kw)
+            out += expand(rules.plot_cluster_samples.output.png, **kw, method=CLUSTER)
+            if OUTLIERS:
+                out += expand(rules.plot_outliers.output.png, **kw)
+    return out
+
+
+def final_outputs():
+    return [*analysis_outputs(), rules.make_report.output.html]

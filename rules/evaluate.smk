@@ -1,0 +1,38 @@
+rule evaluate_clustering:
+    input:
+        labels=rules.cluster.output.labels,
+        manifest=rules.make_manifest.output.manifest,
+    output:
+        metrics=f"{ANALYSIS}/metrics/cluster/{{method}}.tsv",
+    log:
+        f"{LOGS}/metrics/cluster/{{method}}.log",
+    conda:
+        "../envs/medembed.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    wildcard_constraints:
+        method="|".join(CLUSTER),
+    script:
+        "../scripts/evaluate_clustering.py"
+
+
+rule gather_metrics:
+    input:
+        tables=all_cluster_metrics,
+    output:
+        table=report(
+            f"{ANALYSIS}/metrics.tsv",
+            caption="../report/metrics.rst",
+            category="Metrics",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "features": "{features}"},
+        ),
+    log:
+        f"{LOGS}/gather_metrics.log",
+    localrule: True
+    conda:
+        "../envs/medembed.yaml"
+    script:
+        "../scripts/gather_metrics.py"

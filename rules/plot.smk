@@ -1,0 +1,110 @@
+rule plot_clusters:
+    input:
+        map=map_file,
+        labels=all_clusterings,
+    output:
+        png=report(
+            f"{ANALYSIS}/figures/clusters.png",
+            caption="../report/clusters.rst",
+            category="Clusters",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "features": "{features}", "figure": "map"},
+        ),
+    log:
+        f"{LOGS}/plot_clusters.log",
+    conda:
+        "../envs/medembed.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        map_name=config["plot"]["map"],
+    script:
+        "../scripts/plot_clusters.py"
+
+
+rule plot_cluster_samples:
+    input:
+        labels=rules.cluster.output.labels,
+        manifest=rules.make_manifest.output.manifest,
+    output:
+        png=report(
+            f"{ANALYSIS}/figures/samples/{{method}}.png",
+            caption="../report/samples.rst",
+            category="Clusters",
+            subcategory="{dataset}",
+            labels={
+                "dataset": "{dataset}",
+                "features": "{features}",
+                "figure": "samples {method}",
+            },
+        ),
+    log:
+        f"{LOGS}/plot_cluster_samples/{{method}}.log",
+    conda:
+        "../envs/medembed.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        n_samples=config["plot"]["samples_per_cluster"],
+        max_clusters=config["plot"]["max_clusters_shown"],
+    wildcard_constraints:
+        method="|".join(CLUSTER),
+    script:
+        "../scripts/plot_cluster_samples.py"
+
+
+rule plot_reductions:
+    input:
+        maps=all_reductions,
+        labels=color_clustering,
+        manifest=rules.make_manifest.output.manifest,
+    output:
+        png=report(
+            f"{ANALYSIS}/figures/reductions.png",
+            caption="../report/reductions.rst",
+            category="Maps",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "features": "{features}"},
+        ),
+    log:
+        f"{LOGS}/plot_reductions.log",
+    conda:
+        "../envs/medembed.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        color_by=config["plot"]["color_by"],
+    script:
+        "../scripts/plot_reductions.py"
+
+
+rule plot_outliers:
+    input:
+        map=map_file,
+        scores=all_outliers,
+    output:
+        png=report(
+            f"{ANALYSIS}/figures/outliers.png",
+            caption="../report/outliers.rst",
+            category="Outliers",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "features": "{features}"},
+        ),
+    log:
+        f"{LOGS}/plot_outliers.log",
+    conda:
+        "../envs/medembed.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        map_name=config["plot"]["map"],
+    script:
+        "../scripts/plot_outliers.py"

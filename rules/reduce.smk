@@ -1,0 +1,22 @@
+rule reduce:
+    input:
+        features=features_file,
+    output:
+        emb=f"{ANALYSIS}/reduce/{{method}}.npz",
+    log:
+        f"{LOGS}/reduce/{{method}}.log",
+    benchmark:
+        f"{BENCH}/reduce/{{method}}.tsv"
+    conda:
+        "../envs/medembed.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        kwargs=method_params("reduce"),
+        code=code_version("reduce"),
+    wildcard_constraints:
+        method="|".join(REDUCE),
+    script:
+        "../scripts/reduce.py"

@@ -1,0 +1,19 @@
+rule make_report:
+    input:
+        analysis=analysis_outputs,
+        manifests=expand(rules.make_manifest.output.manifest, dataset=DATASETS),
+        skipped=expand(rules.make_manifest.output.skipped, dataset=DATASETS),
+    output:
+        html="results/report.html",
+    log:
+        "logs/make_report.log",
+    localrule: True
+    conda:
+        "../envs/medembed.yaml"
+    params:
+        datasets=DATASETS,
+        encoder=ENCODER,
+        features=FEATURES,
+        methods={"reduce": REDUCE, "cluster": CLUSTER, "outliers": OUTLIERS},
+    script:
+        "../scripts/make_report.py"

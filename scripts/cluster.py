@@ -1,0 +1,17 @@
+"""Rule cluster: one clustering of one feature set."""
+
+from typing import TYPE_CHECKING
+
+from medembed import io, tl
+from medembed.workflow import job_logging, set_threads
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_logging(snakemake.log[0]) as log:
+    set_threads(snakemake.threads)
+    feats = io.read_array(snakemake.input.features)
+    model = tl.make_clusterer(snakemake.wildcards.method, **snakemake.params.kwargs)
+    model.fit(feats.X)
+    log.info("%s: %d clusters", snakemake.wildcards.method, model.n_clusters_)
+    io.write_table(snakemake.output.labels, tl.cluster_table(feats.ids, model), params=model.get_params())

@@ -1,0 +1,18 @@
+"""Rule detect_outliers: a score and a flag per image from one detector."""
+
+from typing import TYPE_CHECKING
+
+from medembed import io, tl
+from medembed.workflow import job_logging, set_threads
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_logging(snakemake.log[0]) as log:
+    set_threads(snakemake.threads)
+    feats = io.read_array(snakemake.input.features)
+    extra = {"clusters": io.read_table(snakemake.input.clusters)} if "clusters" in snakemake.input.keys() else {}
+    model = tl.make_outlier_detector(snakemake.wildcards.method, **snakemake.params.kwargs)
+    model.fit(feats.X, **extra)
+    log.info("%s: %d outliers", snakemake.wildcards.method, int(model.is_outlier_.sum()))
+    io.write_table(snakemake.output.scores, tl.outlier_table(feats.ids, model), params=model.get_params())

@@ -1,0 +1,24 @@
+"""Rule make_manifest: list and check the images of one dataset."""
+
+from typing import TYPE_CHECKING
+
+from medembed import datasets, io
+from medembed.workflow import job_logging
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_logging(snakemake.log[0]):
+    cfg = dict(snakemake.params.dataset)
+    reader, path, strict = cfg.pop("reader"), cfg.pop("path"), cfg.pop("strict", False)
+    if reader != "folder":
+        cfg.pop("label_name", None)
+    manifest, skipped, labels = datasets.make_manifest(
+        reader, path, strict=strict, name=snakemake.wildcards.dataset, **cfg
+    )
+    io.write_table(snakemake.output.skipped, skipped)
+    io.write_table(
+        snakemake.output.manifest,
+        manifest,
+        params={"reader": reader, "path": path, "label_columns": labels, "n_skipped": len(skipped)},
+    )

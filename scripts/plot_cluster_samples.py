@@ -1,0 +1,19 @@
+"""Rule plot_cluster_samples: a grid of sample images per cluster."""
+
+from typing import TYPE_CHECKING
+
+from medembed import io, pl
+from medembed.workflow import job_logging
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_logging(snakemake.log[0]):
+    pl.cluster_samples(
+        io.read_table(snakemake.input.labels),
+        io.read_table(snakemake.input.manifest),
+        method=snakemake.wildcards.method,
+        n_samples=snakemake.params.n_samples,
+        max_clusters=snakemake.params.max_clusters,
+        path=snakemake.output.png,
+    )

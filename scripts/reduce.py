@@ -1,0 +1,16 @@
+"""Rule reduce: one 2-D map of one feature set."""
+
+from typing import TYPE_CHECKING
+
+from medembed import io, tl
+from medembed.workflow import job_logging, set_threads
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_logging(snakemake.log[0]):
+    set_threads(snakemake.threads)
+    feats = io.read_array(snakemake.input.features)
+    model = tl.make_reducer(snakemake.wildcards.method, **snakemake.params.kwargs)
+    Y = model.fit_transform(feats.X)
+    io.write_array(snakemake.output.emb, Y, feats.ids, params=model.get_params())

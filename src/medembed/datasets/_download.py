@@ -1,0 +1,601 @@
+"""Fetch SLAKE (Hugging Face hub or a local copy), verify it and lay it out for :func:`read_slake`.
+
+The result is a directory ``dest_dir`` in SLAKE layout (``imgs/<id>/source.jpg`` plus
+``train.json``, ``validation.json``, ``test.json``) that
+:func:`medembed.datasets._slake.read_slake` reads.
+
+Integrity, in the order it is checked:
+
+1. every raw file (``imgs.zip`` and the json files from the hub; the zip, or the files of a
+   local directory) has its size and sha256 compared with the user's ``pins`` and with the
+   lock file. The lock file is written on the first successful run and checked on every
+   later run: any difference is a :class:`DatasetIntegrityError` naming the file;
+2. zip CRCs (``ZipFile.testzip``), then every member name: absolute paths, ``..``
+   components, drive letters and symlinks are rejected before anything is extracted;
+3. the json files must parse as lists of QA records; the numbers of images and QA records
+   must equal ``expected_images`` / ``expected_qa`` (``None`` skips a count).
+
+Extraction goes to a hidden temporary directory next to ``dest_dir`` that is renamed into
+place only after every check passed, with a marker file ``.medembed_download.json``
+inside it; a killed run therefore never leaves a directory that looks like a dataset.
+
+Network use is fail-fast: a cached copy is used without contacting the hub; otherwise one
+metadata request with a short timeout decides whether the hub is reachable, and when it is
+not (or ``HF_HUB_OFFLINE=1``) a single :class:`DatasetUnavailableError` explains how to
+proceed instead of the hub client's retry loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+
+from .. import io
+from ._images import sha256_file
+from ._slake import SLAKE_SPLITS
+
+log = logging.getLogger(__name__)
+
+SLAKE_REPO_ID = "BoKelvin/SLAKE"
+SLAKE_HUB_FILES = ("imgs.zip", "train.json", "validation.json", "test.json")
+SLAKE_N_IMAGES = 642
+SLAKE_N_QA = 14028
+SOURCES = ("hub", "local")
+MARKER = ".medembed_download.json"
+#: Split file names used by other SLAKE copies (the original Slake1.0.zip has validate.json).
+SPLIT_ALIASES = {"validate.json": "validation.json", "val.json": "validation.json"}
+_REQUIRED_QA_KEYS = ("img_name", "question", "answer")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class DatasetUnavailableError(RuntimeError):
+    """The dataset could not be fetched (offline, hub unreachable, local path missing)."""
+
+
+class DatasetIntegrityError(ValueError):
+    """A fetched file failed verification (checksum, CRC, unsafe zip entry, json, counts)."""
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def fetch_slake(
+    dest_dir: str | os.PathLike,
+    *,
+    source: str = "hub",
+    repo_id: str = SLAKE_REPO_ID,
+    local_path: str | os.PathLike | None = None,
+    revision: str | None = None,
+    pins: Mapping[str, str] | None = None,
+    lock_file: str | os.PathLike | None = None,
+    splits: Sequence[str] = SLAKE_SPLITS,
+    expected_images: int | None = SLAKE_N_IMAGES,
+    expected_qa: int | None = SLAKE_N_QA,
+    cache_dir: str | os.PathLike | None = None,
+    endpoint: str | None = None,
+    timeout: float = 10.0,
+) -> Path:
+    """Fetch, verify and extract SLAKE into ``dest_dir``; return ``dest_dir``.
+
+    Parameters
+    ----------
+    dest_dir
+        Directory to create in SLAKE layout. If it already holds a complete dataset made
+        from the same files (marker matches the verified raw files) it is returned as is.
+    source
+        ``"hub"``: ``imgs.zip`` and ``<split>.json`` of the dataset repo ``repo_id`` through
+        ``huggingface_hub.hf_hub_download`` (HF cache, resumable). ``"local"``: ``local_path``,
+        either a zip in SLAKE layout (e.g. ``Slake1.0.zip``; one top-level folder is allowed),
+        a directory holding ``imgs.zip`` and the json files (a hub snapshot), or a directory
+        already in SLAKE layout (``imgs/`` + json files).
+    revision
+        Hub branch, tag or commit; default the commit recorded in the lock file, else ``main``.
+    pins
+        ``{file name: sha256}`` the raw files must match (names as in the lock file: e.g.
+        ``imgs.zip``, ``train.json``, or the local zip's file name).
+    lock_file
+        JSON file recording size and sha256 of every raw file; default
+        ``<dest_dir>.lock.json`` next to ``dest_dir``. Written on the first successful run,
+        checked on every later one. Keep it under version control to pin the data.
+    splits
+        Split json files that must be present (``train``, ``validation``, ``test``).
+    expected_images, expected_qa
+        Required numbers of images (``imgs/<id>/source.*``) and QA records over ``splits``;
+        defaults are the full SLAKE (642, 14,028); ``None`` skips the check.
+    cache_dir, endpoint, timeout
+        Hub cache directory (default ``HF_HUB_CACHE``), hub URL (default ``HF_ENDPOINT``) and
+        the timeout in seconds of the reachability check and of each metadata request.
+    """
+    dest = Path(dest_dir)
+    if source not in SOURCES:
+        raise ValueError(f"source={source!r} is not allowed; use one of {', '.join(SOURCES)}")
+    bad_splits = [s for s in splits if s not in SLAKE_SPLITS]
+    if bad_splits or not splits:
+        raise ValueError(f"splits={list(splits)!r}: each must be one of {', '.join(SLAKE_SPLITS)}")
+    for key, val in (("expected_images", expected_images), ("expected_qa", expected_qa)):
+        if val is not None and (isinstance(val, bool) or not isinstance(val, int) or val < 1):
+            raise ValueError(f"{key}={val!r} must be a positive integer or None")
+    if timeout <= 0:
+        raise ValueError(f"timeout={timeout!r} must be > 0 seconds")
+    pins = _check_pins(pins)
+    lock_path = Path(lock_file) if lock_file is not None else dest.with_name(dest.name + ".lock.json")
+    lock = _read_lock(lock_path)
+
+    if source == "hub":
+        if local_path is not None:
+            raise ValueError("local_path is only used with source='local'")
+        files = [f"{s}.json" for s in splits]
+        raw = _fetch_hub(
+            repo_id,
+            ["imgs.zip", *files],
+            revision=revision or (lock or {}).get("revision"),
+            cache_dir=cache_dir,
+            endpoint=endpoint,
+            timeout=timeout,
+        )
+        origin = {"source": "hub", "repo_id": repo_id, "revision": _snapshot_commit(raw)}
+    else:
+        if local_path is None:
+            raise ValueError("source='local' needs local_path (a SLAKE zip or directory)")
+        raw = _list_local(Path(local_path))
+        origin = {"source": "local", "local_path": str(Path(local_path).resolve())}
+
+    digests = {name: _digest(path) for name, path in raw.items()}
+    _check_digests(digests, pins, lock, lock_path)
+
+    done = _complete_record(dest, digests)
+    if done is not None:
+        per_split = done.get("n_qa_per_split", {})
+        missing = [s for s in splits if s not in per_split]
+        if missing:
+            raise DatasetIntegrityError(f"{dest} was made without split(s) {missing}")
+        n_qa = sum(per_split[s] for s in splits)
+        _check_counts(done["n_images"], n_qa, expected_images, expected_qa, splits)
+        log.info("SLAKE at %s is complete and matches %s; nothing to do", dest, lock_path)
+        return dest
+    _prepare_dest(dest)
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        _assemble(raw, tmp, splits)
+        counts = _verify_layout(tmp, splits, expected_images, expected_qa)
+        record = {**origin, "files": digests, **counts}
+        io.write_json(tmp / MARKER, record)
+        _move_into_place(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    if lock is None:
+        io.write_json(lock_path, {"dataset": "slake", **origin, "files": digests})
+        log.info("wrote lock file %s (%d files)", lock_path, len(digests))
+    log.info("SLAKE ready at %s: %d images, %d QA records", dest, counts["n_images"], counts["n_qa"])
+    return dest
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    env = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE")
+    return bool(constants.HF_HUB_OFFLINE) or str(env).strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _how_to_proceed(repo_id: str) -> str:
+    return (
+        "To proceed: (a) set source: local and local_path: to a SLAKE zip or directory "
+        "(e.g. Slake1.0.zip, or a copy made with `hf download "
+        f"{repo_id} --repo-type dataset --local-dir <dir>` on a machine with internet); "
+        "(b) pre-fill the Hugging Face cache there with the same `hf download` command, copy it "
+        "to this machine and run with HF_HOME=<that cache> HF_HUB_OFFLINE=1; "
+        "(c) or run the offline demo: snakemake --configfile config/demo.yaml"
+    )
+
+
+def _fetch_hub(
+    repo_id: str,
+    filenames: Sequence[str],
+    *,
+    revision: str | None,
+    cache_dir,
+    endpoint: str | None,
+    timeout: float,
+) -> dict[str, Path]:
+    """Paths of ``filenames`` of dataset ``repo_id`` in the HF cache, downloading if needed."""
+    from huggingface_hub import HfApi, hf_hub_download
+
+    endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or "").rstrip("/") or None
+    cache_dir = str(cache_dir) if cache_dir is not None else None
+    kw = {"repo_type": "dataset", "cache_dir": cache_dir}
+
+    # 1. the cache alone: no network at all when everything is there.
+    cached, missing = {}, []
+    for fn in filenames:
+        try:
+            cached[fn] = Path(
+                hf_hub_download(repo_id, fn, revision=revision, local_files_only=True, **kw)
+            )
+        except Exception:  # noqa: BLE001 - any failure means "not usable from the cache"
+            missing.append(fn)
+    if not missing:
+        log.info("SLAKE: all %d files of %s found in the HF cache", len(cached), repo_id)
+        return cached
+
+    what = f"{', '.join(missing)} of dataset {repo_id}" + (f"@{revision}" if revision else "")
+    if _offline():
+        raise DatasetUnavailableError(
+            f"cannot fetch {what}: HF_HUB_OFFLINE is set and the files are not in the Hugging Face "
+            f"cache ({cache_dir or 'default HF_HUB_CACHE'}). {_how_to_proceed(repo_id)}"
+        )
+    # 2. one quick reachability check (the hub client's own retries take ~25 s per file).
+    api = HfApi(endpoint=endpoint)
+    try:
+        info = api.dataset_info(repo_id, revision=revision, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - connection, DNS, HTTP and auth errors alike
+        host = endpoint or "https://huggingface.co"
+        raise DatasetUnavailableError(
+            f"cannot fetch {what} from {host} ({type(exc).__name__}: {_short(exc)}). "
+            f"{_how_to_proceed(repo_id)}"
+        ) from exc
+    commit = getattr(info, "sha", None) or revision
+    # 3. download (resumes partial files left in the cache by an interrupted run).
+    out = dict(cached) if commit == revision else {}
+    for fn in filenames:
+        if fn in out:
+            continue
+        try:
+            out[fn] = Path(
+                hf_hub_download(
+                    repo_id, fn, revision=commit, endpoint=endpoint, etag_timeout=timeout, **kw
+                )
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise DatasetUnavailableError(
+                f"cannot fetch {fn} of dataset {repo_id}@{commit} ({type(exc).__name__}: "
+                f"{_short(exc)}). {_how_to_proceed(repo_id)}"
+            ) from exc
+    return out
+
+
+def _short(exc: BaseException, n: int = 200) -> str:
+    msg = " ".join(str(exc).split())
+    return msg if len(msg) <= n else msg[: n - 3] + "..."
+
+
+def _snapshot_commit(raw: Mapping[str, Path]) -> str | None:
+    """Commit hash from a cache path ``.../snapshots/<commit>/<file>`` (None if not one)."""
+    for p in raw.values():
+        parts = Path(p).parts
+        if "snapshots" in parts:
+            i = parts.index("snapshots")
+            if i + 1 < len(parts) and re.fullmatch(r"[0-9a-f]{40}", parts[i + 1]):
+                return parts[i + 1]
+    return None
+
+
+def _list_local(path: Path) -> dict[str, Path]:
+    """Raw files of a local SLAKE copy, keyed by the name used in pins and the lock file."""
+    if not path.exists():
+        raise DatasetUnavailableError(
+            f"local_path={str(path)!r} does not exist; point it at a SLAKE zip or directory"
+        )
+    if path.is_file():
+        return {path.name: path}
+    files: dict[str, Path] = {}
+    for f in sorted(path.rglob("*")):
+        rel = f.relative_to(path)
+        if f.is_file() and not any(p.startswith(".") for p in rel.parts):
+            files[rel.as_posix()] = f
+    if not files:
+        raise DatasetUnavailableError(f"local_path={str(path)!r} is an empty directory")
+    return files
+
+
+# ----------------------------------------------------------------------------- checksums
+
+
+def _digest(path: Path) -> dict:
+    return {"size": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def _check_pins(pins: Mapping[str, str] | None) -> dict[str, str]:
+    out = {}
+    for name, value in (pins or {}).items():
+        v = str(value).strip().lower()
+        if v.startswith("sha256:"):
+            v = v[len("sha256:") :]
+        if not _HEX64.match(v):
+            raise ValueError(f"pins[{name!r}]={value!r} is not a sha256 hex digest (64 hex digits)")
+        out[str(name)] = v
+    return out
+
+
+def _read_lock(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        lock = json.loads(path.read_text())
+        if not isinstance(lock.get("files"), dict):
+            raise ValueError("no 'files' mapping")
+    except (ValueError, AttributeError) as exc:
+        raise DatasetIntegrityError(
+            f"lock file {path} is unreadable ({exc}); restore it or delete it to re-create it"
+        ) from exc
+    return lock
+
+
+def _check_digests(
+    digests: Mapping[str, dict], pins: Mapping[str, str], lock: dict | None, lock_path: Path
+) -> None:
+    unknown = sorted(set(pins) - set(digests))
+    if unknown:
+        raise DatasetIntegrityError(
+            f"pins name file(s) {unknown} that are not part of this download "
+            f"(files: {', '.join(sorted(digests))})"
+        )
+    for name, want in pins.items():
+        got = digests[name]["sha256"]
+        if got != want:
+            raise DatasetIntegrityError(
+                f"{name}: sha256 {got} does not match the pinned value {want} (config pins)"
+            )
+    if lock is None:
+        return
+    locked = lock["files"]
+    if set(locked) != set(digests):
+        extra, gone = sorted(set(digests) - set(locked)), sorted(set(locked) - set(digests))
+        raise DatasetIntegrityError(
+            f"files differ from lock file {lock_path}: new {extra}, missing {gone}; "
+            "if the change is intended, delete the lock file to re-create it"
+        )
+    for name, d in digests.items():
+        want = locked[name]
+        if int(want.get("size", -1)) != d["size"] or want.get("sha256") != d["sha256"]:
+            raise DatasetIntegrityError(
+                f"{name}: size {d['size']} / sha256 {d['sha256']} differ from lock file "
+                f"{lock_path} (size {want.get('size')} / sha256 {want.get('sha256')}); "
+                "the file changed since it was first downloaded: re-download it, or delete "
+                "the lock file if the change is intended"
+            )
+
+
+# ----------------------------------------------------------------------------- destination
+
+
+def _complete_record(dest: Path, digests: Mapping[str, dict]) -> dict | None:
+    """The marker record of ``dest`` if it was made from exactly these raw files."""
+    marker = dest / MARKER
+    if not marker.is_file():
+        return None
+    try:
+        rec = json.loads(marker.read_text())
+    except ValueError:
+        return None
+    if rec.get("files") != dict(digests) or not (dest / "imgs").is_dir():
+        return None
+    return rec
+
+
+def _prepare_dest(dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for stale in dest.parent.glob(f".{dest.name}.tmp-*"):
+        log.warning("leftover temporary directory of an interrupted run: %s", stale)
+    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+        raise DatasetIntegrityError(f"{dest} exists and is not a directory; remove it first")
+    if dest.is_dir() and any(dest.iterdir()) and not (dest / MARKER).is_file():
+        raise DatasetIntegrityError(
+            f"{dest} exists, is not empty and was not made by fetch_slake; "
+            "remove it or choose another destination"
+        )
+
+
+def _move_into_place(tmp: Path, dest: Path) -> None:
+    """Rename ``tmp`` to ``dest``; an older complete copy of ours is swapped out first."""
+    old = None
+    if dest.is_dir() and any(dest.iterdir()):
+        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+        os.replace(dest, old / "d")
+    elif dest.is_dir():
+        dest.rmdir()
+    os.replace(tmp, dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- zips
+
+
+def _member_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why a zip member may not be extracted (None if it is safe)."""
+    name = info.filename
+    posix = name.replace("\\", "/")
+    if posix.startswith("/") or re.match(r"^[A-Za-z]:", posix):
+        return "absolute path"
+    if ".." in PurePosixPath(posix).parts:
+        return "'..' path component"
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)) and stat.S_IFMT(mode):
+        return "special file"
+    if "\x00" in name:
+        return "NUL byte in name"
+    return None
+
+
+def _open_zip(path: Path, label: str) -> zipfile.ZipFile:
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DatasetIntegrityError(f"{label}: not a readable zip file ({exc})") from exc
+    try:
+        bad = [(i.filename, why) for i in zf.infolist() if (why := _member_problem(i))]
+        if bad:
+            shown = "; ".join(f"{n!r}: {w}" for n, w in bad[:5])
+            raise DatasetIntegrityError(
+                f"{label}: unsafe zip entries rejected, nothing extracted ({len(bad)}: {shown})"
+            )
+        try:
+            first_bad = zf.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+            raise DatasetIntegrityError(f"{label}: corrupt zip ({exc})") from exc
+        if first_bad is not None:
+            raise DatasetIntegrityError(f"{label}: CRC check failed for member {first_bad!r}")
+    except BaseException:
+        zf.close()
+        raise
+    return zf
+
+
+def _zip_root(names: Iterable[str]) -> tuple[str, bool]:
+    """``(prefix, images_at_top)`` of a SLAKE zip.
+
+    ``prefix`` is stripped from every member (e.g. ``Slake1.0/``). If no member has an
+    ``imgs`` folder the zip holds the image folders themselves (``xmlab0/source.jpg``) and
+    ``images_at_top`` is True: they go under ``imgs/``.
+    """
+    prefixes = set()
+    for n in names:
+        parts = PurePosixPath(n.replace("\\", "/")).parts
+        if "imgs" in parts[:-1] or (n.endswith("/") and "imgs" in parts):
+            prefixes.add("/".join(parts[: parts.index("imgs")]))
+    if len(prefixes) > 1:
+        raise DatasetIntegrityError(f"zip has several 'imgs' folders: {sorted(prefixes)}")
+    if prefixes:
+        p = prefixes.pop()
+        return (p + "/" if p else ""), False
+    return "", True
+
+
+def _extract_zip(zf: zipfile.ZipFile, dest: Path, label: str) -> None:
+    names = [i.filename for i in zf.infolist()]
+    prefix, images_at_top = _zip_root(names)
+    root = dest.resolve()
+    for info in zf.infolist():
+        name = info.filename.replace("\\", "/")
+        if name.startswith("__MACOSX/") or PurePosixPath(name).name == ".DS_Store":
+            continue
+        if prefix:
+            if not name.startswith(prefix):
+                continue  # outside the dataset folder (e.g. a README next to it)
+            name = name[len(prefix) :]
+        if not name or name == "/":
+            continue
+        rel = PurePosixPath("imgs", name) if images_at_top else PurePosixPath(name)
+        target = (dest / rel).resolve()
+        if root not in target.parents:  # defence in depth: already rejected above
+            raise DatasetIntegrityError(f"{label}: entry {info.filename!r} escapes the destination")
+        if info.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with zf.open(info) as src, open(target, "xb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+        except FileExistsError as exc:
+            raise DatasetIntegrityError(f"{label}: duplicate entry {info.filename!r}") from exc
+
+
+def _names(raw: Mapping[str, Path], n: int = 6) -> str:
+    names = sorted(raw)
+    return ", ".join(names[:n]) + (f", ... ({len(names)} files)" if len(names) > n else "") or "none"
+
+
+# ----------------------------------------------------------------------------- assembly
+
+
+def _assemble(raw: Mapping[str, Path], tmp: Path, splits: Sequence[str]) -> None:
+    """Build the SLAKE layout in ``tmp`` from the raw files."""
+    zips = {n: p for n, p in raw.items() if n.lower().endswith(".zip")}
+    jsons = {n: p for n, p in raw.items() if n.lower().endswith(".json")}
+    others = {n: p for n, p in raw.items() if n not in zips and n not in jsons}
+    if any(PurePosixPath(n).parts[0] == "imgs" for n in others):
+        # a local directory already in SLAKE layout: copy it (no zip involved)
+        for name, path in raw.items():
+            target = tmp / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+    else:
+        named = [n for n in zips if PurePosixPath(n).name.lower() == "imgs.zip"]
+        image_zips = named or list(zips)
+        if not image_zips:
+            raise DatasetIntegrityError(
+                f"no image zip among the files ({_names(raw)}); expected imgs.zip, a SLAKE "
+                "zip, or a directory holding imgs/ and the split json files"
+            )
+        if len(image_zips) > 1:
+            raise DatasetIntegrityError(
+                f"several zips found, cannot tell which holds the images: {sorted(image_zips)}"
+            )
+        zname = image_zips[0]
+        with _open_zip(zips[zname], zname) as zf:  # checks CRCs and names before extracting
+            _extract_zip(zf, tmp, zname)
+        for name, path in jsons.items():
+            target = tmp / name
+            if "/" not in name and not target.exists():
+                shutil.copyfile(path, target)
+    for alias, canonical in SPLIT_ALIASES.items():
+        if (tmp / alias).is_file() and not (tmp / canonical).exists():
+            os.replace(tmp / alias, tmp / canonical)
+
+
+def _load_split(path: Path) -> list:
+    try:
+        recs = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DatasetIntegrityError(f"{path.name}: not valid JSON ({exc})") from exc
+    if not isinstance(recs, list):
+        raise DatasetIntegrityError(f"{path.name}: expected a list of QA records, got {type(recs).__name__}")
+    for i, r in enumerate(recs):
+        if not isinstance(r, dict) or any(k not in r for k in _REQUIRED_QA_KEYS):
+            raise DatasetIntegrityError(
+                f"{path.name}: record {i} is not a QA record with keys {list(_REQUIRED_QA_KEYS)}"
+            )
+    return recs
+
+
+def _verify_layout(
+    root: Path, splits: Sequence[str], expected_images: int | None, expected_qa: int | None
+) -> dict:
+    imgs = root / "imgs"
+    if not imgs.is_dir():
+        raise DatasetIntegrityError("no imgs/ folder in the extracted data")
+    image_ids = {
+        d.name
+        for d in imgs.iterdir()
+        if d.is_dir() and ((d / "source.jpg").is_file() or (d / "source.png").is_file())
+    }
+    n_qa, per_split, orphans = 0, {}, 0
+    for s in splits:
+        f = root / f"{s}.json"
+        if not f.is_file():
+            raise DatasetIntegrityError(f"{s}.json is missing (required split {s!r})")
+        recs = _load_split(f)
+        per_split[s] = len(recs)
+        n_qa += len(recs)
+        orphans += sum(str(r["img_name"]).split("/")[0] not in image_ids for r in recs)
+    _check_counts(len(image_ids), n_qa, expected_images, expected_qa, splits)
+    if orphans:
+        log.warning("%d QA records name an image that is not in imgs/", orphans)
+    return {"n_images": len(image_ids), "n_qa": n_qa, "n_qa_per_split": per_split}
+
+
+def _check_counts(n_images, n_qa, expected_images, expected_qa, splits) -> None:
+    if expected_images is not None and n_images != expected_images:
+        raise DatasetIntegrityError(
+            f"found {n_images} images (imgs/<id>/source.*), expected_images={expected_images}"
+        )
+    if expected_qa is not None and n_qa != expected_qa:
+        raise DatasetIntegrityError(
+            f"found {n_qa} QA records in {', '.join(f'{s}.json' for s in splits)}, "
+            f"expected_qa={expected_qa}"
+        )

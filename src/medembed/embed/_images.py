@@ -1,0 +1,75 @@
+"""The batched, overlapped image embedding loop shared by all encoders."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from ..datasets import load_image
+from ._base import Encoder
+
+log = logging.getLogger(__name__)
+
+
+class ImageDataset(Dataset):
+    """Decode + preprocess one image per item (runs in DataLoader workers)."""
+
+    def __init__(self, paths: Sequence[str], transform: Callable) -> None:
+        self.paths = list(map(str, paths))
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.transform(load_image(self.paths[i]))
+
+
+def l2_normalize(X: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise ValueError(f"{int((norms == 0).sum())} embeddings are all zeros; cannot normalise")
+    return (X / norms).astype(np.float32)
+
+
+def embed_images(
+    encoder: Encoder,
+    paths: Sequence[str],
+    *,
+    batch_size: int = 32,
+    num_workers: int = 1,
+) -> np.ndarray:
+    """Embed ``paths`` in order; returns float32 L2-normalised rows.
+
+    Images are decoded and preprocessed in ``num_workers`` DataLoader processes so
+    that decoding overlaps the forward pass; on GPU the forward pass runs under
+    float16 autocast. Order and values do not depend on ``num_workers``.
+    """
+    if encoder.model is None:
+        raise ValueError("encoder is not loaded: call encoder.load(device) first")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1")
+    if len(paths) == 0:
+        raise ValueError("no images to embed")
+    dev = encoder.device
+    loader = DataLoader(
+        ImageDataset(paths, encoder.preprocess),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=dev.type == "cuda",
+        persistent_workers=False,
+        prefetch_factor=4 if num_workers > 0 else None,
+    )
+    out = []
+    autocast = torch.autocast(dev.type, dtype=torch.float16, enabled=dev.type == "cuda")
+    with torch.inference_mode(), autocast:
+        for batch in tqdm(loader, desc=f"embedding images ({encoder.name})", mininterval=5):
+            feats = encoder.encode_images(batch.to(dev, non_blocking=True))
+            out.append(feats.float().cpu().numpy())
+    return l2_normalize(np.concatenate(out))

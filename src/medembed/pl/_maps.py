@@ -1,0 +1,91 @@
+"""Scatter figures over 2-D maps: clusterings, reductions and outliers."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from ..io import Array
+from ._style import grid, plt, save, scatter_categories
+
+_PRETTY = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP", "hnne": "h-NNE"}
+
+
+def pretty(name: str) -> str:
+    return _PRETTY.get(name, name)
+
+
+def _aligned(table: pd.DataFrame, ids: np.ndarray, column: str) -> np.ndarray:
+    s = table.set_index("id")[column]
+    missing = set(ids) - set(s.index)
+    if missing:
+        raise ValueError(f"{len(missing)} map ids are missing from the table (e.g. {next(iter(missing))!r})")
+    return s.loc[ids].to_numpy()
+
+
+def clusters_on_map(map_: Array, clusterings: dict[str, pd.DataFrame], *, map_name: str, path) -> None:
+    """One panel per clustering, points placed on ``map_`` and coloured by cluster."""
+    fig, axes = grid(len(clusterings))
+    for ax, (name, table) in zip(axes, clusterings.items()):
+        labels = _aligned(table, map_.ids, "cluster")
+        k = len(set(labels.tolist()) - {-1})
+        noise = int((labels == -1).sum())
+        scatter_categories(ax, map_.X, labels)
+        ax.set_title(f"{name}: {k} clusters" + (f", {noise} noise" if noise else ""), fontweight="bold")
+        ax.set_xlabel(f"{pretty(map_name)} 1")
+        ax.set_ylabel(f"{pretty(map_name)} 2")
+    fig.suptitle(f"Clusterings on the {pretty(map_name)} map ({len(map_.ids)} images)", fontsize=14, fontweight="bold")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def reductions(
+    maps: dict[str, Array],
+    *,
+    clusters: pd.DataFrame,
+    cluster_name: str,
+    manifest: pd.DataFrame,
+    label_columns,
+    path: str | os.PathLike,
+) -> None:
+    """Rows: colouring (the clustering, then each known label); columns: the 2-D maps."""
+    colourings = [(f"{cluster_name} clusters", clusters.set_index("id")["cluster"], -1)]
+    for col in label_columns:
+        colourings.append((col, manifest.set_index("id")[col].fillna("unknown").astype(str), None))
+    names = list(maps)
+    fig, axes = plt.subplots(
+        len(colourings), len(names), figsize=(4.2 * len(names), 4.0 * len(colourings)), squeeze=False
+    )
+    for r, (title, series, noise) in enumerate(colourings):
+        for c, name in enumerate(names):
+            ax = axes[r, c]
+            arr = maps[name]
+            scatter_categories(ax, arr.X, series.loc[arr.ids].to_numpy(), noise=noise, legend=c == len(names) - 1)
+            if r == 0:
+                ax.set_title(pretty(name), fontsize=13, fontweight="bold")
+            if c == 0:
+                ax.set_ylabel(f"coloured by {title}", fontsize=11)
+    fig.suptitle("2-D maps compared", fontsize=14, fontweight="bold")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def outliers_on_map(map_: Array, detections: dict[str, pd.DataFrame], *, map_name: str, path) -> None:
+    """One panel per detector: inliers pale, flagged images as red crosses."""
+    fig, axes = grid(len(detections), ncols=min(3, len(detections)))
+    Y = map_.X
+    for ax, (name, table) in zip(axes, detections.items()):
+        flag = _aligned(table, map_.ids, "is_outlier").astype(bool)
+        ax.scatter(*Y[~flag, :2].T, c="lightsteelblue", s=14, alpha=0.6, lw=0, label="inliers")
+        ax.scatter(*Y[flag, :2].T, c="crimson", s=30, marker="x", lw=1.2, label="outliers")
+        ax.set_title(f"{name}: {int(flag.sum())} outliers ({flag.mean():.0%})", fontweight="bold")
+        ax.set_xlabel(f"{pretty(map_name)} 1")
+        ax.set_ylabel(f"{pretty(map_name)} 2")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.legend(loc="best", fontsize=8)
+    fig.suptitle(f"Outlier detection on the {pretty(map_name)} map", fontsize=14, fontweight="bold")
+    fig.tight_layout()
+    save(fig, path)

@@ -1,0 +1,80 @@
+"""Sample images per cluster, as in the tutorial, for any number of clusters."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+
+from ..datasets import ImageError, load_image
+from ._style import plt, save
+
+log = logging.getLogger(__name__)
+
+
+def cluster_samples(
+    clusters: pd.DataFrame,
+    manifest: pd.DataFrame,
+    *,
+    method: str,
+    n_samples: int = 5,
+    max_clusters: int = 30,
+    thumb: int = 96,
+    random_state: int = 0,
+    label_column: str | None = None,
+    path: str | os.PathLike,
+) -> None:
+    """Rows = clusters (largest first, noise last), ``n_samples`` random images each.
+
+    Clusters with fewer images are padded with black tiles. Each row is titled with
+    the cluster's size and, when the manifest has labels, its majority label share.
+    """
+    df = manifest.merge(clusters[["id", "cluster"]], on="id")
+    if label_column is None:
+        label_column = next(
+            (c for c in manifest.columns if c not in {"id", "path", "width", "height", "sha256", "split"}),
+            None,
+        )
+    sizes = df.loc[df.cluster != -1, "cluster"].value_counts()
+    order = list(sizes.index[:max_clusters])
+    if (df.cluster == -1).any():
+        order.append(-1)
+    rng = np.random.default_rng(random_state)
+    n_rows = max(len(order), 1)
+    fig, axes = plt.subplots(n_rows, n_samples, figsize=(1.6 * n_samples + 1.8, 1.6 * n_rows), squeeze=False)
+    black = np.zeros((thumb, thumb, 3), np.uint8)
+    for r, c in enumerate(order):
+        members = df[df.cluster == c]
+        pick = members.iloc[rng.permutation(len(members))[:n_samples]]
+        for j in range(n_samples):
+            ax = axes[r, j]
+            img = black
+            if j < len(pick):
+                try:
+                    img = np.asarray(load_image(pick.iloc[j]["path"]).resize((thumb, thumb)))
+                except ImageError as exc:  # deleted since the manifest was made
+                    log.warning("cannot show %s: %s", pick.iloc[j]["path"], exc)
+            ax.imshow(img)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for sp in ax.spines.values():
+                sp.set_visible(False)
+        name = "noise" if c == -1 else f"cluster {c}"
+        text = f"{name}\n{len(members)} images"
+        if label_column and members[label_column].notna().any():
+            top = members[label_column].astype(str).value_counts()
+            text += f"\n{top.index[0]} {top.iloc[0] / len(members):.0%}"
+        axes[r, 0].set_ylabel(text, rotation=0, ha="right", va="center", fontsize=9)
+    if len(sizes) > max_clusters:
+        log.info("%s: showing the %d largest of %d clusters", method, max_clusters, len(sizes))
+    fig.suptitle(
+        f"Sample images per cluster ({method}, {len(sizes)} clusters"
+        + (f", largest {max_clusters} shown" if len(sizes) > max_clusters else "")
+        + ")",
+        fontsize=12,
+        fontweight="bold",
+    )
+    fig.tight_layout()
+    save(fig, path)

@@ -1,0 +1,16 @@
+"""Preprocessing: PCA pre-reduction, image+text fusion and the one shared kNN graph."""
+
+from __future__ import annotations
+
+from ._neighbors import EXACT_MAX, Neighbors, neighbors, read_neighbors, write_neighbors
+from ._pca import combine, pca
+
+__all__ = [
+    "EXACT_MAX",
+    "Neighbors",
+    "combine",
+    "neighbors",
+    "pca",
+    "read_neighbors",
+    "write_neighbors",
+]

@@ -1,0 +1,110 @@
+"""A self-contained HTML page summarising a workflow run, for a person to read."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from . import io
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+h1{border-bottom:2px solid #345}h2{margin-top:2em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:13px;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
+th{background:#f3f5f8}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}
+.note{color:#555;font-size:14px}.warn{color:#a40}
+"""
+
+_FIGURES = [
+    ("clusters.png", "Clusterings on the 2-D map",
+     "Each panel is one clustering method; grey points are noise. Clusters that stay together across methods are robust structure."),
+    ("reductions.png", "2-D maps compared",
+     "Columns are reduction methods; rows colour the same points by a clustering and by each known label. A good map separates the known labels."),
+    ("outliers.png", "Outlier detection",
+     "Red crosses are images flagged by each detector. Images flagged by several detectors deserve a look (top table below)."),
+]
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(path.name)}">'
+
+
+def _metrics_html(metrics: pd.DataFrame) -> str:
+    counts = metrics[metrics["label"].fillna("") == ""].pivot_table(index="method", columns="metric", values="value")
+    parts = [counts.to_html(float_format=lambda v: f"{v:.3g}")]
+    ext = metrics[metrics["label"].fillna("") != ""]
+    for label, sub in ext.groupby("label"):
+        tab = sub.pivot_table(index="method", columns="metric", values="value")
+        parts.append(f"<h4>agreement with <code>{html.escape(str(label))}</code></h4>")
+        parts.append(tab.to_html(float_format=lambda v: f"{v:.3f}"))
+    return "\n".join(parts)
+
+
+def _outlier_html(out_dir: Path, manifest: pd.DataFrame, top: int = 15) -> str:
+    files = sorted(out_dir.glob("*.parquet"))
+    if not files:
+        return "<p class='note'>No outlier detectors configured.</p>"
+    votes = pd.DataFrame({io.method_name(f): io.read_table(f).set_index("id")["is_outlier"] for f in files})
+    ranks = pd.DataFrame({io.method_name(f): io.read_table(f).set_index("id")["score"].rank(pct=True) for f in files})
+    summary = pd.DataFrame({"flagged_by": votes.sum(axis=1), "mean_rank_pct": ranks.mean(axis=1)})
+    summary = summary.sort_values(["flagged_by", "mean_rank_pct"], ascending=False).head(top)
+    summary = summary.join(manifest.set_index("id").drop(columns=["sha256"], errors="ignore"))
+    return summary.reset_index().to_html(index=False, float_format=lambda v: f"{v:.3f}")
+
+
+def write_report(
+    path: str | os.PathLike,
+    *,
+    datasets,
+    encoder: str,
+    features,
+    methods: dict,
+    results_dir: str | os.PathLike = "results",
+) -> None:
+    root = Path(results_dir)
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>medembed report</title><style>{_CSS}</style></head><body>"]
+    out.append("<h1>medembed report</h1>")
+    out.append(
+        f"<p class='note'>Encoder <b>{html.escape(encoder)}</b>. Reductions: {', '.join(methods['reduce'])}. "
+        f"Clusterings: {', '.join(methods['cluster'])}. Outliers: {', '.join(methods['outliers']) or 'none'}.</p>"
+    )
+    for ds in datasets:
+        manifest_path = root / ds / "manifest.parquet"
+        manifest = io.read_table(manifest_path)
+        mparams = io.read_table_params(manifest_path)
+        skipped = io.read_table(root / ds / "skipped.tsv")
+        out.append(f"<h2>Dataset <code>{html.escape(ds)}</code></h2>")
+        out.append(
+            f"<p>{len(manifest)} images read from <code>{html.escape(str(mparams.get('path', '')))}</code> "
+            f"(reader {html.escape(str(mparams.get('reader', '')))})."
+        )
+        if len(skipped):
+            out.append(f" <span class='warn'>{len(skipped)} unreadable file(s) skipped:</span></p>")
+            out.append(skipped.to_html(index=False))
+        else:
+            out.append(" No file was skipped.</p>")
+        for col in mparams.get("label_columns", []):
+            counts = manifest[col].fillna("unknown").value_counts()
+            out.append(f"<p>Label <code>{html.escape(col)}</code>: " + ", ".join(
+                f"{html.escape(str(k))} {v}" for k, v in counts.items()) + "</p>")
+        for feat in features:
+            base = root / ds / encoder / feat
+            out.append(f"<h3>{html.escape(ds)} · {html.escape(feat)} features</h3>")
+            metrics_file = base / "metrics.tsv"
+            if metrics_file.exists():
+                out.append(_metrics_html(io.read_table(metrics_file)))
+            for fname, title, note in _FIGURES:
+                f = base / "figures" / fname
+                if f.exists():
+                    out.append(f"<h4>{title}</h4><p class='note'>{note}</p>{_img(f)}")
+            out.append("<h4>Most outlying images</h4>")
+            out.append(_outlier_html(base / "outliers", manifest))
+            for f in sorted((base / "figures" / "samples").glob("*.png")):
+                out.append(f"<h4>Sample images per cluster: {html.escape(f.stem)}</h4>{_img(f)}")
+    out.append("</body></html>")
+    io.write_text(path, "\n".join(out))

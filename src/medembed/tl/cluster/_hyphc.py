@@ -1,0 +1,364 @@
+"""Hyperbolic hierarchical clustering (HypHC; Chami, Gu, Chatziafratis & Ré, NeurIPS 2020).
+
+Leaves are embedded in the Poincaré ball so that a continuous relaxation of Dasgupta's
+cost is small, then decoded into a binary tree by greedy merging on the depth of their
+hyperbolic lowest common ancestors (LCA), see :mod:`medembed.tl._hyperbolic`.
+
+* Similarities ``w_ij = (1 + cos(x_i, x_j)) / 2`` of (optionally z-scored) L2-normalised
+  features; computed on the fly per triplet batch, so memory is ``O(n d)`` (an ``n x n``
+  lookup table is used only when ``n <= 4096``).
+* Loss per triplet ``(i, j, k)``: ``w_ij + w_ik + w_jk - (w_ij, w_ik, w_jk) .
+  softmax((d_o(i v j), d_o(i v k), d_o(j v k)) / temperature)``, averaged over mini-batches
+  of triplets: all ``C(n, 3)`` triplets each epoch when there are at most ``n_triplets``
+  of them, else ``n_triplets`` triplets drawn uniformly anew each epoch.
+* Leaves live on a shared radius (HypHC's ``normalize_embeddings``): a geoopt
+  ``ManifoldParameter`` on the ``PoincareBall`` holds the directions, one learnt scale the
+  radius; both are updated by ``RiemannianAdam``. Temperature and learning rate are
+  multiplied by ``anneal_factor`` every ``anneal_every`` epochs.
+* The tree is decoded after each epoch (``O(n log n)`` in 2-D) and, with ``keep_best``,
+  the epoch with the lowest exact Dasgupta cost (``O(n d)``) is kept, as HypHC does.
+* Flat clusters: the tree cut into exactly ``n_clusters`` clusters.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+
+from ..._validation import Interval, Options
+from .._base import BaseClusterer
+from .._hyperbolic import (
+    cut_linkage,
+    dasgupta_cost,
+    decode_tree,
+    lca_depth_same_radius,
+    linkage_to_newick,
+    unit_rows,
+)
+
+#: below this many leaves the similarities of a triplet batch come from an n x n table
+_DENSE_MAX_N = 4096
+
+
+def n_choose_3(n: int) -> int:
+    return n * (n - 1) * (n - 2) // 6
+
+
+def all_triplets(n: int) -> np.ndarray:
+    """Every ``(i < j < k)`` triplet of ``n`` items, shape ``(C(n, 3), 3)``, int64."""
+    out = np.empty((n_choose_3(n), 3), dtype=np.int64)
+    pos = 0
+    for i in range(n - 2):
+        j, k = np.triu_indices(n - i - 1, k=1)
+        m = len(j)
+        out[pos : pos + m, 0] = i
+        out[pos : pos + m, 1] = j + i + 1
+        out[pos : pos + m, 2] = k + i + 1
+        pos += m
+    return out
+
+
+def sample_triplets(n: int, m: int, rng: np.random.Generator) -> np.ndarray:
+    """``m`` triplets of distinct items drawn uniformly (with replacement across triplets)."""
+    i = rng.integers(0, n, size=m)
+    j = rng.integers(0, n - 1, size=m)
+    j = j + (j >= i)
+    k = rng.integers(0, n - 2, size=m)
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    k = k + (k >= lo)
+    k = k + (k >= hi)
+    return np.stack([i, j, k], axis=1)
+
+
+def resolve_device(device: str):
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' requested but CUDA is not available")
+    return torch.device(device)
+
+
+class _Similarity:
+    """``w(i, j) = (1 + u_i.u_j) / 2`` for unit rows ``U`` (torch), dense table if small."""
+
+    def __init__(self, U, device):
+        import torch
+
+        self.U = torch.as_tensor(np.ascontiguousarray(U), dtype=torch.float32, device=device)
+        n = self.U.shape[0]
+        self.W = None
+        if n <= _DENSE_MAX_N:
+            self.W = (0.5 * (1.0 + self.U @ self.U.T)).clamp(0.0, 1.0)
+
+    def __call__(self, i, j):
+        if self.W is not None:
+            return self.W[i, j]
+        return (0.5 * (1.0 + (self.U[i] * self.U[j]).sum(-1))).clamp(0.0, 1.0)
+
+
+def hyphc_triplet_loss(u, radius, triplets, sims, temperature):
+    """HypHC loss of a batch: ``u`` unit directions (n, d), ``sims`` (B, 3) = (w_ij, w_ik, w_jk)."""
+    import torch
+
+    ui, uj, uk = u[triplets[:, 0]], u[triplets[:, 1]], u[triplets[:, 2]]
+    cos = torch.stack([(ui * uj).sum(-1), (ui * uk).sum(-1), (uj * uk).sum(-1)], dim=-1)
+    depth = lca_depth_same_radius(cos.clamp(-1.0, 1.0), radius)
+    weights = torch.softmax(depth / temperature, dim=-1)
+    return (sims.sum(-1) - (sims * weights).sum(-1)).mean()
+
+
+def fit_poincare_leaves(
+    U,
+    *,
+    dim: int = 2,
+    temperature: float = 0.05,
+    init_size: float = 0.05,
+    max_scale: float = 0.999,
+    n_triplets: int = 1_000_000,
+    epochs: int = 30,
+    batch_size: int = 8192,
+    learning_rate: float = 5e-3,
+    anneal_every: int = 10,
+    anneal_factor: float = 0.5,
+    keep_best: bool = True,
+    random_state=None,
+    device: str = "auto",
+    progress: bool = True,
+    desc: str = "HypHC",
+):
+    """Optimise HypHC leaf embeddings for the cosine similarities of unit rows ``U``.
+
+    Returns ``(embeddings (n, dim) float64 on one shared radius, info dict)``; ``info`` has
+    ``history`` (per-epoch mean loss and Dasgupta cost), ``best_epoch``, ``radius``.
+    Deterministic for a given ``random_state`` on a given device.
+    """
+    import geoopt
+    import torch
+    from tqdm.auto import tqdm
+
+    U = np.asarray(U)
+    n = U.shape[0]
+    if n < 3:
+        raise ValueError(f"HypHC needs at least 3 samples; got {n}")
+    dev = resolve_device(device)
+    seed = 0 if random_state is None else int(random_state)
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    dtype = torch.float64 if n <= 20000 else torch.float32
+
+    sim = _Similarity(U, dev)
+    total = n_choose_3(n)
+    use_all = total <= n_triplets
+    triplets_all = torch.as_tensor(all_triplets(n), device=dev) if use_all else None
+    sims_all = None
+    if use_all:
+        t = triplets_all
+        sims_all = torch.stack(
+            [sim(t[:, 0], t[:, 1]), sim(t[:, 0], t[:, 2]), sim(t[:, 1], t[:, 2])], dim=-1
+        ).to(dtype)
+    per_epoch = total if use_all else int(n_triplets)
+
+    init = torch.randn(n, dim, generator=gen, dtype=dtype)
+    init = init / init.norm(dim=-1, keepdim=True).clamp_min(1e-15) * init_size
+    ball = geoopt.PoincareBall()
+    emb = geoopt.ManifoldParameter(init.to(dev), manifold=ball)
+    scale = torch.nn.Parameter(torch.tensor([init_size], dtype=dtype, device=dev))
+    opt = geoopt.optim.RiemannianAdam([emb, scale], lr=learning_rate)
+    min_scale = 1e-2
+
+    def radius_of():
+        return scale.clamp(min_scale, max_scale)
+
+    def current_embeddings():
+        with torch.no_grad():
+            u = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-15)
+            return (u * radius_of()).double().cpu().numpy()
+
+    tau = float(temperature)
+    history = []
+    best = (math.inf, None, -1)
+    evaluate = keep_best and (dim == 2 or n <= 20000)
+    # Per-step tensors are small: on a shared CPU, intra-op threads mostly wait on each other
+    # (10x slower when the cores are busy), so the loop runs single-threaded on CPU.
+    prev_threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        n_batches = math.ceil(per_epoch / batch_size)
+        bar = tqdm(total=epochs * n_batches, desc=desc, file=sys.stderr, disable=not progress, leave=False)
+        for epoch in range(epochs):
+            if use_all:
+                perm = torch.randperm(total, generator=gen).to(dev)
+            else:
+                trip = torch.as_tensor(sample_triplets(n, per_epoch, rng), device=dev)
+            running = 0.0
+            for b in range(n_batches):
+                if use_all:
+                    idx = perm[b * batch_size : (b + 1) * batch_size]
+                    t, s = triplets_all[idx], sims_all[idx]
+                else:
+                    t = trip[b * batch_size : (b + 1) * batch_size]
+                    with torch.no_grad():
+                        s = torch.stack(
+                            [sim(t[:, 0], t[:, 1]), sim(t[:, 0], t[:, 2]), sim(t[:, 1], t[:, 2])], dim=-1
+                        ).to(dtype)
+                u = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-15)
+                loss = hyphc_triplet_loss(u, radius_of(), t, s, tau)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                running += float(loss.detach()) * len(t)
+                bar.update(1)
+            rec = {"epoch": epoch, "loss": running / per_epoch, "temperature": tau}
+            if evaluate:
+                E = current_embeddings()
+                cost = dasgupta_cost(decode_tree(E, float(radius_of().detach())), features=U)
+                rec["dasgupta"] = cost
+                if cost < best[0]:
+                    best = (cost, E, epoch)
+                bar.set_postfix(loss=f"{rec['loss']:.4f}", cost=f"{cost:.4g}")
+            history.append(rec)
+            if anneal_every and (epoch + 1) % anneal_every == 0:
+                tau *= anneal_factor
+                for g in opt.param_groups:
+                    g["lr"] *= anneal_factor
+        bar.close()
+        if evaluate and best[1] is not None:
+            E, best_epoch = best[1], best[2]
+        else:
+            E, best_epoch = current_embeddings(), epochs - 1
+    finally:
+        torch.set_num_threads(prev_threads)
+    radius = float(np.median(np.linalg.norm(E, axis=1)))
+    return E, {"history": history, "best_epoch": best_epoch, "radius": radius}
+
+
+class HyperbolicHC(BaseClusterer):
+    """Hyperbolic hierarchical clustering (HypHC) of feature vectors.
+
+    Attributes after ``fit``: ``labels_`` (tree cut into ``n_clusters``), ``linkage_``
+    (scipy linkage of the decoded binary tree), ``embeddings_`` (leaves in the Poincaré
+    ball, ``(n, dim)``), ``radius_`` (their shared norm), ``dasgupta_cost_`` (exact, of
+    ``linkage_`` for the cosine similarities used), ``history_`` (per epoch loss / cost),
+    ``extra_columns_`` with ``poincare_x`` / ``poincare_y`` (first two coordinates).
+    ``newick()`` returns the tree in Newick format.
+    """
+
+    _parameter_constraints = {
+        "n_clusters": [Interval(int, 2, None, closed="left")],
+        "dim": [Interval(int, 2, None, closed="left")],
+        "standardize": [Options(True, False)],
+        "temperature": [Interval(float, 0, None, closed="neither")],
+        "init_size": [Interval(float, 0, 1, closed="neither")],
+        "max_scale": [Interval(float, 0, 1, closed="neither")],
+        "n_triplets": [Interval(int, 1, None, closed="left"), None],
+        "epochs": [Interval(int, 1, None, closed="left")],
+        "batch_size": [Interval(int, 1, None, closed="left")],
+        "learning_rate": [Interval(float, 0, None, closed="neither")],
+        "anneal_every": [Interval(int, 0, None, closed="left")],
+        "anneal_factor": [Interval(float, 0, 1, closed="right")],
+        "keep_best": [Options(True, False)],
+        "random_state": [int, None],
+        "device": [Options("auto", "cpu", "cuda")],
+        "progress": [Options(True, False)],
+    }
+    _min_samples = 3
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        dim=2,
+        standardize=True,
+        temperature=0.05,
+        init_size=0.05,
+        max_scale=0.999,
+        n_triplets=None,
+        epochs=30,
+        batch_size=8192,
+        learning_rate=5e-3,
+        anneal_every=10,
+        anneal_factor=0.5,
+        keep_best=True,
+        random_state=42,
+        device="auto",
+        progress=True,
+    ):
+        self.n_clusters = n_clusters
+        self.dim = dim
+        self.standardize = standardize
+        self.temperature = temperature
+        self.init_size = init_size
+        self.max_scale = max_scale
+        self.n_triplets = n_triplets
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.anneal_every = anneal_every
+        self.anneal_factor = anneal_factor
+        self.keep_best = keep_best
+        self.random_state = random_state
+        self.device = device
+        self.progress = progress
+
+    @staticmethod
+    def default_n_triplets(n: int) -> int:
+        """Triplets per epoch when ``n_triplets=None``: all if <= 1e6, else ``clip(50 n, 1e6, 5e6)``."""
+        return int(min(max(50 * n, 1_000_000), 5_000_000))
+
+    def _check_common(self, X):
+        X = self._validate(X)
+        if self.n_clusters > X.shape[0]:
+            raise ValueError(
+                f"{type(self).__name__}: n_clusters={self.n_clusters} exceeds n_samples={X.shape[0]}"
+            )
+        if self.max_scale <= self.init_size:
+            raise ValueError(
+                f"{type(self).__name__}: max_scale={self.max_scale} must exceed init_size={self.init_size}"
+            )
+        return X
+
+    def _fit_unit_rows(self, U):
+        n = U.shape[0]
+        n_trip = self.default_n_triplets(n) if self.n_triplets is None else self.n_triplets
+        E, info = fit_poincare_leaves(
+            U,
+            dim=self.dim,
+            temperature=self.temperature,
+            init_size=self.init_size,
+            max_scale=self.max_scale,
+            n_triplets=n_trip,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            anneal_every=self.anneal_every,
+            anneal_factor=self.anneal_factor,
+            keep_best=self.keep_best,
+            random_state=self.random_state,
+            device=self.device,
+            progress=self.progress,
+            desc=type(self).__name__,
+        )
+        self.embeddings_ = E
+        self.radius_ = info["radius"]
+        self.history_ = info["history"]
+        self.best_epoch_ = info["best_epoch"]
+        self.linkage_ = decode_tree(E, self.radius_)
+        self.dasgupta_cost_ = dasgupta_cost(self.linkage_, features=U)
+        labels = cut_linkage(self.linkage_, self.n_clusters)
+        extra = {"poincare_x": E[:, 0].copy(), "poincare_y": E[:, 1].copy()}
+        return labels, extra
+
+    def fit(self, X, y=None):
+        X = self._check_common(X)
+        U = unit_rows(X, standardize=self.standardize, dtype=np.float64 if X.shape[0] <= 20000 else np.float32)
+        labels, extra = self._fit_unit_rows(U)
+        return self._finish(labels, extra)
+
+    def newick(self, labels=None) -> str:
+        """The decoded tree in Newick format (leaf names: ``labels`` or sample indices)."""
+        return linkage_to_newick(self.linkage_, labels)

@@ -1,0 +1,479 @@
+"""Learned similarity for hyperbolic hierarchical clustering (Gigli, Marcotegui & Velasco-Forero,
+"End-to-End Similarity Learning and Hierarchical Clustering for unfixed size datasets", GSI 2021).
+
+A small MLP ``NN: R^d -> R^m`` (hidden 64, ``Linear -> BatchNorm -> LeakyReLU(0.2)`` blocks,
+linear output) is trained semi-supervised on the labelled points of one or many point
+clouds with
+
+* a triplet margin loss on the cosine similarity of its outputs,
+  ``max(cos(a, n) - cos(a, p) + margin, 0)`` averaged over the active triplets, and
+* the HypHC loss of Chami et al. on the same triplets, with similarities
+  ``w = (1 + cos) / 2`` of the outputs and leaves = outputs normalised to one learnt radius
+  in the Poincaré disk (plus the mean similarity of labelled pairs, which spreads classes),
+
+as in the authors' code. The learnt similarity ``w_ij = (1 + cos(NN(x_i), NN(x_j))) / 2`` is
+then clustered hierarchically: :class:`LearnedHyperbolicHC` runs HypHC on it
+(``embedding="hyphc"``, default) or, as in the paper, decodes the normalised outputs
+directly (``embedding="mlp"``; needs ``out_dim=2`` for the ``O(n log n)`` decoder).
+
+:func:`train_similarity_mlp` trains one MLP on many point clouds (the paper's protocol:
+100 training clouds, early stopping on 20 validation clouds); :func:`decode_clouds` applies
+it to new clouds.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+
+import numpy as np
+
+from ..._validation import Interval, Options
+from .._hyperbolic import cut_linkage, dasgupta_cost, decode_tree, lca_depth_same_radius, unit_rows
+from ._hyphc import HyperbolicHC, resolve_device
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def make_mlp(in_dim: int, hidden: int = 64, n_layers: int = 2, out_dim: int = 2, negative_slope: float = 0.2):
+    """``n_layers`` blocks ``Linear -> BatchNorm1d -> LeakyReLU`` then a linear output layer."""
+    nn = _torch().nn
+    layers, d = [], in_dim
+    for _ in range(n_layers):
+        layers += [nn.Linear(d, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(negative_slope)]
+        d = hidden
+    layers.append(nn.Linear(d, out_dim))
+    return nn.Sequential(*layers)
+
+
+class SimilarityMLP:
+    """A trained similarity network: ``embed(X)`` -> outputs, ``leaves(X)`` -> Poincaré leaves.
+
+    ``mean_``/``scale_`` standardise the inputs (identity when not standardising),
+    ``radius`` is the learnt leaf radius in the disk.
+    """
+
+    def __init__(self, net, mean, scale, radius: float, history=None):
+        self.net = net
+        self.mean_ = np.asarray(mean, dtype=np.float32)
+        self.scale_ = np.asarray(scale, dtype=np.float32)
+        self.radius = float(radius)
+        self.history = history or []
+
+    def embed(self, X) -> np.ndarray:
+        torch = _torch()
+        X = (np.asarray(X, dtype=np.float32) - self.mean_) / self.scale_
+        dev = next(self.net.parameters()).device
+        self.net.eval()
+        with torch.no_grad():
+            out = self.net(torch.as_tensor(X, device=dev))
+        return out.double().cpu().numpy()
+
+    def leaves(self, X) -> np.ndarray:
+        """Outputs normalised onto the learnt radius: leaves in the Poincaré ball."""
+        return unit_rows(self.embed(X), standardize=False) * self.radius
+
+
+def _label_mask(y, label_fraction: float, rng: np.random.Generator, min_per_class: int = 2):
+    """Boolean mask keeping ``round(label_fraction * n_c)`` known labels of each class ``c``."""
+    y = np.asarray(y)
+    known = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y[y >= 0]):
+        idx = np.flatnonzero(y == c)
+        k = int(round(label_fraction * len(idx)))
+        k = min(len(idx), max(k, min(min_per_class, len(idx))))
+        known[rng.choice(idx, size=k, replace=False)] = True
+    return known
+
+
+def _triplets_from_labels(y, rng: np.random.Generator, max_triplets: int):
+    """(anchor, positive, negative) index triplets among labelled points (codes ``y``).
+
+    All valid triplets when there are at most ``max_triplets`` of them, else that many drawn
+    uniformly (anchor uniform, then positive and negative uniform given the anchor).
+    """
+    y = np.asarray(y)
+    classes, counts = np.unique(y, return_counts=True)
+    n = len(y)
+    n_all = int(sum(c * (c - 1) * (n - c) for c in counts))
+    if n_all == 0:
+        return np.empty((0, 3), dtype=np.int64)
+    if n_all <= max_triplets:
+        out = []
+        for c in classes:
+            pos = np.flatnonzero(y == c)
+            neg = np.flatnonzero(y != c)
+            a, p = np.meshgrid(pos, pos, indexing="ij")
+            keep = a != p
+            a, p = a[keep], p[keep]
+            aa = np.repeat(a, len(neg))
+            pp = np.repeat(p, len(neg))
+            nn_ = np.tile(neg, len(a))
+            out.append(np.stack([aa, pp, nn_], axis=1))
+        return np.concatenate(out).astype(np.int64)
+    order = np.argsort(y, kind="stable")
+    ys = y[order]
+    starts = np.searchsorted(ys, classes)
+    cls_of = np.searchsorted(classes, y)
+    # anchors only from classes with >= 2 members
+    eligible = np.flatnonzero(counts[cls_of] >= 2)
+    a = rng.choice(eligible, size=max_triplets)
+    ca = cls_of[a]
+    # positive: another member of the anchor's class
+    off = rng.integers(0, counts[ca] - 1)
+    rank_a = np.empty(n, dtype=np.int64)
+    rank_a[order] = np.arange(n) - starts[cls_of[order]]
+    off = off + (off >= rank_a[a])
+    p = order[starts[ca] + off]
+    # negative: any point outside the anchor's class
+    r = rng.integers(0, n - counts[ca])
+    r = r + (r >= starts[ca]) * counts[ca]
+    neg = order[r]
+    return np.stack([a, p, neg], axis=1).astype(np.int64)
+
+
+def _cloud_loss(net, rescale, x, lab_idx, lab_y, trip, margin, temperature, *, spread=True):
+    """Triplet margin (cosine) + HypHC loss of one cloud; ``trip`` indexes into ``lab_idx``."""
+    torch = _torch()
+    f = net(x)
+    fl = torch.nn.functional.normalize(f[lab_idx], dim=-1)
+    a, p, n = fl[trip[:, 0]], fl[trip[:, 1]], fl[trip[:, 2]]
+    c_ap, c_an, c_pn = (a * p).sum(-1), (a * n).sum(-1), (p * n).sum(-1)
+    viol = torch.relu(c_an - c_ap + margin)
+    active = (viol > 0).sum().clamp_min(1)
+    l_trip = viol.sum() / active
+    cos = torch.stack([c_ap, c_an, c_pn], dim=-1).clamp(-1.0, 1.0)
+    w = 0.5 * (1.0 + cos)
+    depth = lca_depth_same_radius(cos, rescale.clamp(1e-4, 1 - 1e-3))
+    soft = torch.softmax(depth / temperature, dim=-1)
+    l_hyp = (w.sum(-1) - (w * soft).sum(-1)).mean()
+    if spread:
+        l_hyp = l_hyp + 0.5 * (1.0 + fl @ fl.T).mean()
+    return l_trip + l_hyp
+
+
+def train_similarity_mlp(
+    clouds,
+    labels,
+    *,
+    known=None,
+    label_fraction: float = 0.3,
+    val_clouds=None,
+    val_labels=None,
+    val_known=None,
+    hidden: int = 64,
+    n_layers: int = 2,
+    out_dim: int = 2,
+    negative_slope: float = 0.2,
+    margin: float = 1.0,
+    temperature: float = 0.1,
+    epochs: int = 60,
+    learning_rate: float = 1e-3,
+    max_triplets: int = 20000,
+    standardize: bool = False,
+    patience: int = 20,
+    random_state=0,
+    device: str = "auto",
+    progress: bool = True,
+):
+    """Train one similarity MLP on many point clouds (Gigli et al.'s protocol).
+
+    ``clouds``: list of ``(n_t, d)`` arrays; ``labels``: list of int arrays (``-1`` =
+    unknown). ``known``: optional list of boolean masks of the labels the model may use;
+    if None, ``label_fraction`` of each class's labels per cloud are drawn with
+    ``random_state``. One optimisation step per cloud (batch norm over that cloud's points),
+    ``epochs`` passes over the clouds in shuffled order, RAdam with learning rate halved
+    on validation plateaus; the weights with the lowest validation loss (on the validation
+    clouds' known labels; the training loss if none) are kept. Returns a
+    :class:`SimilarityMLP`.
+    """
+    torch = _torch()
+    from tqdm.auto import tqdm
+
+    if len(clouds) != len(labels) or len(clouds) == 0:
+        raise ValueError(f"clouds ({len(clouds)}) and labels ({len(labels)}) must be non-empty and match")
+    rng = np.random.default_rng(0 if random_state is None else int(random_state))
+    torch.manual_seed(0 if random_state is None else int(random_state))
+    dev = resolve_device(device)
+    clouds = [np.asarray(c, dtype=np.float32) for c in clouds]
+    labels = [np.asarray(y).astype(np.int64) for y in labels]
+    if known is None:
+        known = [_label_mask(y, label_fraction, rng) for y in labels]
+    d = clouds[0].shape[1]
+    if standardize:
+        allx = np.concatenate(clouds)
+        mean, scale = allx.mean(0), allx.std(0)
+        scale = np.where(scale > 0, scale, 1.0)
+    else:
+        mean, scale = np.zeros(d, np.float32), np.ones(d, np.float32)
+
+    def prep(cs, ys, ks):
+        out = []
+        for x, y, k in zip(cs, ys, ks):
+            k = np.asarray(k, dtype=bool) & (y >= 0)
+            lab_idx = np.flatnonzero(k)
+            _, codes = np.unique(y[lab_idx], return_inverse=True)
+            out.append(
+                (
+                    torch.as_tensor((x - mean) / scale, dtype=torch.float32, device=dev),
+                    torch.as_tensor(lab_idx, device=dev),
+                    codes,
+                )
+            )
+        return out
+
+    train = prep(clouds, labels, known)
+    val = None
+    if val_clouds is not None:
+        val_labels = [np.asarray(y).astype(np.int64) for y in val_labels]
+        if val_known is None:
+            vrng = np.random.default_rng(rng.integers(2**31))
+            val_known = [_label_mask(y, label_fraction, vrng) for y in val_labels]
+        val = prep([np.asarray(c, np.float32) for c in val_clouds], val_labels, val_known)
+        vrng = np.random.default_rng(12345)
+        val_trip = [torch.as_tensor(_triplets_from_labels(c, vrng, max_triplets), device=dev) for _, _, c in val]
+
+    net = make_mlp(d, hidden, n_layers, out_dim, negative_slope).to(dev)
+    rescale = torch.nn.Parameter(torch.tensor([0.5], device=dev))
+    opt = torch.optim.RAdam(list(net.parameters()) + [rescale], lr=learning_rate)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=max(patience // 2, 1), min_lr=1e-4)
+    best = (math.inf, None, None, -1)
+    history = []
+    stale = 0
+    prev_threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)
+    bar = tqdm(total=epochs, desc="similarity MLP", file=sys.stderr, disable=not progress, leave=False)
+    try:
+        for epoch in range(epochs):
+            net.train()
+            tot = 0.0
+            for t in rng.permutation(len(train)):
+                x, lab_idx, codes = train[t]
+                if len(lab_idx) < 3:
+                    continue
+                trip = torch.as_tensor(_triplets_from_labels(codes, rng, max_triplets), device=dev)
+                if len(trip) == 0:
+                    continue
+                loss = _cloud_loss(net, rescale, x, lab_idx, codes, trip, margin, temperature)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                tot += float(loss.detach())
+            train_loss = tot / len(train)
+            rec = {"epoch": epoch, "train_loss": train_loss}
+            monitor = train_loss
+            if val is not None:
+                net.eval()
+                with torch.no_grad():
+                    vl = [
+                        float(_cloud_loss(net, rescale, x, li, c, tr, margin, temperature))
+                        for (x, li, c), tr in zip(val, val_trip)
+                        if len(tr)
+                    ]
+                monitor = rec["val_loss"] = float(np.mean(vl)) if vl else train_loss
+            history.append(rec)
+            sched.step(monitor)
+            if monitor < best[0] - 1e-6:
+                best = (monitor, copy.deepcopy(net.state_dict()), float(rescale.detach().clamp(1e-4, 1 - 1e-3)), epoch)
+                stale = 0
+            else:
+                stale += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{monitor:.4f}")
+            if stale >= patience:
+                break
+    finally:
+        bar.close()
+        torch.set_num_threads(prev_threads)
+    net.load_state_dict(best[1])
+    net.eval()
+    model = SimilarityMLP(net, mean, scale, best[2], history)
+    model.best_epoch = best[3]
+    return model
+
+
+def decode_clouds(model: SimilarityMLP, clouds, n_clusters):
+    """Per cloud: leaves = normalised MLP outputs, decoded tree and its cut into ``k`` clusters.
+
+    Returns a list of ``(linkage, labels)``; ``n_clusters`` is an int or one per cloud.
+    """
+    ks = [n_clusters] * len(clouds) if np.isscalar(n_clusters) else list(n_clusters)
+    out = []
+    for x, k in zip(clouds, ks):
+        E = model.leaves(x)
+        Z = decode_tree(E, model.radius)
+        out.append((Z, cut_linkage(Z, int(k))))
+    return out
+
+
+class LearnedHyperbolicHC(HyperbolicHC):
+    """HypHC on a similarity learnt from a fraction of the labels (Gigli et al., GSI 2021).
+
+    ``fit(X, y)``: ``y`` holds labels (None/NaN/-1 = unknown); ``label_fraction`` of each
+    class's known labels (drawn with ``random_state``) train the similarity MLP; then HypHC
+    (all :class:`HyperbolicHC` parameters) runs on ``w_ij = (1 + cos(NN(x_i), NN(x_j))) / 2``
+    (``embedding="hyphc"``) or the MLP outputs are decoded directly (``embedding="mlp"``).
+    Extra attributes: ``mlp_`` (:class:`SimilarityMLP`), ``features_`` (MLP outputs),
+    ``label_mask_`` (labels used).
+    """
+
+    uses_labels = True
+
+    _parameter_constraints = {
+        **HyperbolicHC._parameter_constraints,
+        "label_fraction": [Interval(float, 0, 1, closed="right")],
+        "hidden": [Interval(int, 1, None, closed="left")],
+        "n_layers": [Interval(int, 1, None, closed="left")],
+        "out_dim": [Interval(int, 2, None, closed="left")],
+        "negative_slope": [Interval(float, 0, 1, closed="left")],
+        "margin": [Interval(float, 0, None, closed="neither")],
+        "mlp_temperature": [Interval(float, 0, None, closed="neither")],
+        "mlp_epochs": [Interval(int, 1, None, closed="left")],
+        "mlp_learning_rate": [Interval(float, 0, None, closed="neither")],
+        "mlp_triplets": [Interval(int, 1, None, closed="left")],
+        "embedding": [Options("hyphc", "mlp")],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        label_fraction=0.3,
+        hidden=64,
+        n_layers=2,
+        out_dim=2,
+        negative_slope=0.2,
+        margin=1.0,
+        mlp_temperature=0.1,
+        mlp_epochs=300,
+        mlp_learning_rate=1e-2,
+        mlp_triplets=20000,
+        embedding="hyphc",
+        dim=2,
+        standardize=True,
+        temperature=0.05,
+        init_size=0.05,
+        max_scale=0.999,
+        n_triplets=None,
+        epochs=30,
+        batch_size=8192,
+        learning_rate=5e-3,
+        anneal_every=10,
+        anneal_factor=0.5,
+        keep_best=True,
+        random_state=42,
+        device="auto",
+        progress=True,
+    ):
+        super().__init__(
+            n_clusters,
+            dim=dim,
+            standardize=standardize,
+            temperature=temperature,
+            init_size=init_size,
+            max_scale=max_scale,
+            n_triplets=n_triplets,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            anneal_every=anneal_every,
+            anneal_factor=anneal_factor,
+            keep_best=keep_best,
+            random_state=random_state,
+            device=device,
+            progress=progress,
+        )
+        self.label_fraction = label_fraction
+        self.hidden = hidden
+        self.n_layers = n_layers
+        self.out_dim = out_dim
+        self.negative_slope = negative_slope
+        self.margin = margin
+        self.mlp_temperature = mlp_temperature
+        self.mlp_epochs = mlp_epochs
+        self.mlp_learning_rate = mlp_learning_rate
+        self.mlp_triplets = mlp_triplets
+        self.embedding = embedding
+
+    @staticmethod
+    def _encode_labels(y, n):
+        """Integer codes for ``y`` with -1 for unknown (None, NaN, empty string, negative ints)."""
+        y = np.asarray(y, dtype=object).ravel()
+        if len(y) != n:
+            raise ValueError(f"LearnedHyperbolicHC: y has {len(y)} entries; X has {n} samples")
+        unknown = np.array(
+            [v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and v == "") for v in y]
+        )
+        ints = np.array([isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in y])
+        neg = np.zeros(n, dtype=bool)
+        neg[ints] = np.array([int(v) < 0 for v in y[ints]], dtype=bool)
+        unknown |= neg
+        codes = np.full(n, -1, dtype=np.int64)
+        if (~unknown).any():
+            _, inv = np.unique(np.array([str(v) for v in y[~unknown]]), return_inverse=True)
+            codes[~unknown] = inv
+        return codes
+
+    def fit(self, X, y=None):
+        if y is None:
+            raise ValueError(
+                "LearnedHyperbolicHC needs labels: call fit(X, y) with y holding known labels "
+                "(None/NaN for unknown); uses_labels=True"
+            )
+        X = self._check_common(X)
+        if self.embedding == "mlp" and self.out_dim != self.dim:
+            raise ValueError(
+                f"LearnedHyperbolicHC: embedding='mlp' uses the MLP outputs as leaves, so out_dim={self.out_dim} must equal dim={self.dim}"
+            )
+        n = X.shape[0]
+        codes = self._encode_labels(y, n)
+        rng = np.random.default_rng(self.random_state)
+        mask = _label_mask(codes, self.label_fraction, rng)
+        n_classes = len(np.unique(codes[mask]))
+        if n_classes < 2:
+            raise ValueError(
+                f"LearnedHyperbolicHC: need labelled samples of at least 2 classes; got {n_classes} "
+                f"(label_fraction={self.label_fraction}, {int((codes >= 0).sum())} known labels)"
+            )
+        self.mlp_ = train_similarity_mlp(
+            [X],
+            [codes],
+            known=[mask],
+            hidden=self.hidden,
+            n_layers=self.n_layers,
+            out_dim=self.out_dim,
+            negative_slope=self.negative_slope,
+            margin=self.margin,
+            temperature=self.mlp_temperature,
+            epochs=self.mlp_epochs,
+            learning_rate=self.mlp_learning_rate,
+            max_triplets=self.mlp_triplets,
+            standardize=self.standardize,
+            patience=self.mlp_epochs,
+            random_state=self.random_state,
+            device=self.device,
+            progress=self.progress,
+        )
+        self.label_mask_ = mask
+        F = self.mlp_.embed(X)
+        self.features_ = F
+        U = unit_rows(F, standardize=False)
+        if self.embedding == "hyphc":
+            labels, extra = self._fit_unit_rows(U)
+        else:
+            E = U * self.mlp_.radius
+            self.embeddings_ = E
+            self.radius_ = self.mlp_.radius
+            self.history_ = self.mlp_.history
+            self.best_epoch_ = self.mlp_.best_epoch
+            self.linkage_ = decode_tree(E, self.radius_)
+            self.dasgupta_cost_ = dasgupta_cost(self.linkage_, features=U)
+            labels = cut_linkage(self.linkage_, self.n_clusters)
+            extra = {"poincare_x": E[:, 0].copy(), "poincare_y": E[:, 1].copy()}
+        return self._finish(labels, extra)
