@@ -8,6 +8,8 @@ rule cluster:
         f"{LOGS}/cluster/{{method}}.log",
     benchmark:
         f"{BENCH}/cluster/{{method}}.tsv"
+    wildcard_constraints:
+        method="|".join(CLUSTER),
     conda:
         "../envs/medembed.yaml"
     threads: 2
@@ -17,7 +19,5 @@ rule cluster:
     params:
         kwargs=method_params("cluster"),
         code=code_version("cluster"),
-    wildcard_constraints:
-        method="|".join(CLUSTER),
     script:
         "../scripts/cluster.py"

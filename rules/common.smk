@@ -5,46 +5,26 @@ from snakemake.utils import validate
 
 # The registry is dependency-free: read it without importing the heavy package.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from medembed import config as medembed_config  # noqa: E402
 from medembed import registry  # noqa: E402
 
-
+# One clear line naming the key for a bad value, then snakemake's own validation,
+# which also fills in the defaults.
+medembed_config.check_schema(config, Path(workflow.basedir) / "config" / "schema.yaml")
 validate(config, schema="../config/schema.yaml")
+medembed_config.check_consistency(config)
 
 ENCODER = config["encoder"]["name"]
 DATASETS = sorted(config["datasets"])
 FEATURES = config["features"]
-REDUCE = sorted(config["reduce"])
-CLUSTER = sorted(config["cluster"])
-OUTLIERS = sorted(config.get("outliers", {}))
+REDUCE = list(config["reduce"])
+CLUSTER = list(config["cluster"])
+OUTLIERS = list(config.get("outliers", {}))
 
 # Prefix of every analysis result: one folder per dataset, encoder and feature set.
 ANALYSIS = "results/{dataset}/{encoder}/{features}"
 LOGS = "logs/{dataset}/{encoder}/{features}"
 BENCH = "logs/benchmarks/{dataset}/{encoder}/{features}"
-
-
-def _check_config():
-    """Cross-key checks the schema cannot express; one line naming the key."""
-    for key, stage in (("cluster", "cluster"), ("reduce", "reduce"), ("outliers", "outliers")):
-        known = set(registry.names(stage))
-        for name in config.get(key, {}):
-            if name not in known:
-                raise ValueError(f"config {key}.{name}: unknown method; known: {sorted(known)}")
-    plot = config["plot"]
-    if plot["map"] not in config["reduce"]:
-        raise ValueError(
-            f"config plot.map={plot['map']!r} must be one of reduce: {REDUCE}"
-        )
-    if plot["color_by"] not in config["cluster"]:
-        raise ValueError(
-            f"config plot.color_by={plot['color_by']!r} must be one of cluster: {CLUSTER}"
-        )
-    for name, src in registry.OUTLIERS_FROM_CLUSTER.items():
-        if name in OUTLIERS and src not in config["cluster"]:
-            raise ValueError(f"config outliers.{name} needs cluster.{src} to be configured")
-
-
-_check_config()
 
 
 wildcard_constraints:
@@ -85,13 +65,20 @@ def outlier_inputs(wildcards):
     inputs = {"features": features_file(wildcards)}
     src = registry.OUTLIERS_FROM_CLUSTER.get(wildcards.method)
     if src is not None:
-        inputs["clusters"] = analysis_expand(rules.cluster.output.labels, wildcards, method=src)[0]
+        inputs["clusters"] = analysis_expand(
+            rules.cluster.output.labels, wildcards, method=src
+        )[0]
     return inputs
 
 
 def analysis_expand(pattern, wildcards, **kw):
-    return expand(pattern, dataset=wildcards.dataset, encoder=wildcards.encoder,
-                  features=wildcards.features, **kw)
+    return expand(
+        pattern,
+        dataset=wildcards.dataset,
+        encoder=wildcards.encoder,
+        features=wildcards.features,
+        **kw,
+    )
 
 
 def all_clusterings(wildcards):
@@ -103,15 +90,21 @@ def all_reductions(wildcards):
 
 
 def all_outliers(wildcards):
-    return analysis_expand(rules.detect_outliers.output.scores, wildcards, method=OUTLIERS)
+    return analysis_expand(
+        rules.detect_outliers.output.scores, wildcards, method=OUTLIERS
+    )
 
 
 def all_cluster_metrics(wildcards):
-    return analysis_expand(rules.evaluate_clustering.output.metrics, wildcards, method=CLUSTER)
+    return analysis_expand(
+        rules.evaluate_clustering.output.metrics, wildcards, method=CLUSTER
+    )
 
 
 def map_file(wildcards):
-    return analysis_expand(rules.reduce.output.emb, wildcards, method=config["plot"]["map"])[0]
+    return analysis_expand(
+        rules.reduce.output.emb, wildcards, method=config["plot"]["map"]
+    )[0]
 
 
 def color_clustering(wildcards):

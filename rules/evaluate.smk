@@ -6,14 +6,14 @@ rule evaluate_clustering:
         metrics=f"{ANALYSIS}/metrics/cluster/{{method}}.tsv",
     log:
         f"{LOGS}/metrics/cluster/{{method}}.log",
+    wildcard_constraints:
+        method="|".join(CLUSTER),
     conda:
         "../envs/medembed.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    wildcard_constraints:
-        method="|".join(CLUSTER),
     script:
         "../scripts/evaluate_clustering.py"
 

@@ -7,6 +7,8 @@ rule detect_outliers:
         f"{LOGS}/outliers/{{method}}.log",
     benchmark:
         f"{BENCH}/outliers/{{method}}.tsv"
+    wildcard_constraints:
+        method="|".join(OUTLIERS) if OUTLIERS else "^$",
     conda:
         "../envs/medembed.yaml"
     threads: 2
@@ -16,7 +18,5 @@ rule detect_outliers:
     params:
         kwargs=method_params("outliers"),
         code=code_version("outliers"),
-    wildcard_constraints:
-        method="|".join(OUTLIERS) if OUTLIERS else "^$",
     script:
         "../scripts/detect_outliers.py"

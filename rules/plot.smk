@@ -42,6 +42,8 @@ rule plot_cluster_samples:
         ),
     log:
         f"{LOGS}/plot_cluster_samples/{{method}}.log",
+    wildcard_constraints:
+        method="|".join(CLUSTER),
     conda:
         "../envs/medembed.yaml"
     threads: 1
@@ -51,8 +53,6 @@ rule plot_cluster_samples:
     params:
         n_samples=config["plot"]["samples_per_cluster"],
         max_clusters=config["plot"]["max_clusters_shown"],
-    wildcard_constraints:
-        method="|".join(CLUSTER),
     script:
         "../scripts/plot_cluster_samples.py"
 

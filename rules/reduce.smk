@@ -7,6 +7,8 @@ rule reduce:
         f"{LOGS}/reduce/{{method}}.log",
     benchmark:
         f"{BENCH}/reduce/{{method}}.tsv"
+    wildcard_constraints:
+        method="|".join(REDUCE),
     conda:
         "../envs/medembed.yaml"
     threads: 2
@@ -16,7 +18,5 @@ rule reduce:
     params:
         kwargs=method_params("reduce"),
         code=code_version("reduce"),
-    wildcard_constraints:
-        method="|".join(REDUCE),
     script:
         "../scripts/reduce.py"

@@ -1,0 +1,65 @@
+"""Config checks with one-line errors naming the key (used by the Snakefile and tests).
+
+Pure Python plus jsonschema (a snakemake dependency), so the Snakefile can call it
+without importing the analysis stack.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from . import registry
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def check_schema(config: Mapping, schema_path: str | os.PathLike) -> None:
+    """Raise :class:`ConfigError` for the most relevant schema violation, as one line."""
+    import jsonschema
+    import yaml
+
+    with open(schema_path) as fh:
+        schema = yaml.safe_load(fh)
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(dict(config)))
+    if error is None:
+        return
+    where = _key(error.absolute_path)
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        allowed = sorted(error.schema.get("properties", {}))
+        raise ConfigError(
+            f"config {where}: unknown key(s) {extra}" + (f"; allowed: {allowed}" if allowed else "")
+        )
+    value = error.instance if not isinstance(error.instance, (dict, list)) else "…"
+    raise ConfigError(f"config {where}={value!r}: {error.message}")
+
+
+def check_consistency(config: Mapping) -> None:
+    """Cross-key checks the schema cannot express."""
+    for stage in ("reduce", "cluster", "outliers"):
+        known = set(registry.names(stage))
+        for name in config.get(stage) or {}:
+            if name not in known:
+                raise ConfigError(f"config {stage}.{name}: unknown method; known: {sorted(known)}")
+    plot = config.get("plot", {})
+    if "map" in plot and plot["map"] not in config["reduce"]:
+        raise ConfigError(f"config plot.map={plot['map']!r} must be one of reduce: {list(config['reduce'])}")
+    if "color_by" in plot and plot["color_by"] not in config["cluster"]:
+        raise ConfigError(
+            f"config plot.color_by={plot['color_by']!r} must be one of cluster: {list(config['cluster'])}"
+        )
+    outliers = config.get("outliers") or {}
+    for name, src in registry.OUTLIERS_FROM_CLUSTER.items():
+        if name in outliers and src not in config["cluster"]:
+            raise ConfigError(f"config outliers.{name} needs cluster.{src} to be configured")
+    for name, ds in config.get("datasets", {}).items():
+        if ds.get("source", "local") == "local" and not os.path.exists(ds["path"]):
+            raise ConfigError(f"config datasets.{name}.path={ds['path']!r}: no such file or directory")

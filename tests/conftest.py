@@ -1,0 +1,55 @@
+"""Shared fixtures: small real image sets cut from the demo data, and planted structure."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "demo"
+
+
+def make_slake_subset(dest: Path, per_modality: int = 8) -> Path:
+    """A SLAKE-layout copy with ``per_modality`` images of each modality and their QA records."""
+    qa = json.loads((DEMO / "slake-mini" / "train.json").read_text())
+    first = {}
+    for rec in qa:
+        first.setdefault(rec["img_name"].split("/")[0], rec["modality"])
+    keep = []
+    for modality in sorted(set(first.values())):
+        keep += sorted(k for k, m in first.items() if m == modality)[:per_modality]
+    (dest / "imgs").mkdir(parents=True)
+    for k in keep:
+        shutil.copytree(DEMO / "slake-mini" / "imgs" / k, dest / "imgs" / k)
+    recs = [r for r in qa if r["img_name"].split("/")[0] in set(keep)]
+    (dest / "train.json").write_text(json.dumps(recs))
+    return dest
+
+
+def make_folder_subset(dest: Path, per_class: int = 10, *, corrupt: bool = True) -> Path:
+    """A MedNIST-style class-folder copy; with ``corrupt``, three unreadable files are added."""
+    for cls in sorted(p for p in (DEMO / "mednist-mini").iterdir() if p.is_dir()):
+        (dest / cls.name).mkdir(parents=True)
+        for f in sorted(cls.iterdir())[:per_class]:
+            shutil.copy(f, dest / cls.name / f.name)
+    if corrupt:
+        good = next((dest / "Hand").iterdir()).read_bytes()
+        (dest / "Hand" / "truncated.jpeg").write_bytes(good[: len(good) // 3])
+        (dest / "CXR" / "notes.png").write_text("this is not an image\n")
+        (dest / "HeadCT" / "empty.jpg").write_bytes(b"")
+    return dest
+
+
+@pytest.fixture
+def blobs():
+    """Four well separated, L2-normalised Gaussian blobs in 32-d (planted labels)."""
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(4, 32)) * 3
+    y = np.repeat(np.arange(4), 60)
+    X = centers[y] + rng.normal(scale=0.3, size=(len(y), 32))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X.astype(np.float32), y

@@ -1,0 +1,165 @@
+"""The tutorial's methods recover planted structure and reject bad parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+from sklearn.neighbors import KNeighborsClassifier
+
+from medembed import registry, tl
+
+CLUSTER_PARAMS = {
+    "kmeans": {"n_clusters": 4},
+    "dbscan": {"eps": 0.3, "min_samples": 5},
+    "hdbscan": {"min_cluster_size": 10, "min_samples": 3},
+    "finch": {"req_clust": 4},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLUSTER_PARAMS))
+def test_clusterer_recovers_planted_blobs(blobs, name):
+    X, y = blobs
+    X0 = X.copy()
+    model = tl.make_clusterer(name, **CLUSTER_PARAMS[name]).fit(X)
+    assert adjusted_rand_score(y, model.labels_) >= 0.9
+    assert model.n_clusters_ == 4
+    np.testing.assert_array_equal(X, X0)  # input untouched
+
+
+@pytest.mark.parametrize("name", ["kmeans", "finch"])
+def test_clusterer_deterministic(blobs, name):
+    X, _ = blobs
+    a = tl.make_clusterer(name, **CLUSTER_PARAMS[name]).fit(X).labels_
+    b = tl.make_clusterer(name, **CLUSTER_PARAMS[name]).fit(X).labels_
+    np.testing.assert_array_equal(a, b)
+
+
+def test_finch_keeps_every_partition(blobs):
+    X, _ = blobs
+    model = tl.make_clusterer("finch").fit(X)
+    table = tl.cluster_table(np.arange(len(X)), model)
+    levels = [c for c in table.columns if c.startswith("level_")]
+    assert len(levels) == len(model.n_clusters_per_level_) >= 2
+    counts = [table[c].nunique() for c in levels]
+    assert counts == sorted(counts, reverse=True)  # finest first
+    np.testing.assert_array_equal(table["cluster"], table["level_0"])
+    with pytest.raises(ValueError, match="level=99"):
+        tl.make_clusterer("finch", level=99).fit(X)
+
+
+def test_hdbscan_keeps_glosh_scores_and_handles_tiny_input(blobs):
+    X, _ = blobs
+    model = tl.make_clusterer("hdbscan", min_cluster_size=10).fit(X)
+    assert {"probability", "outlier_score"} <= set(model.extra_columns_)
+    tiny = tl.make_clusterer("hdbscan", min_cluster_size=10).fit(X[:5])
+    assert (tiny.labels_ == -1).all() and tiny.n_clusters_ == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "match"),
+    [
+        ("kmeans", {"n_clusters": 1}, "n_clusters=1"),
+        ("kmeans", {"n_clusters": 2.5}, "n_clusters=2.5"),
+        ("dbscan", {"eps": -0.1}, "eps=-0.1"),
+        ("hdbscan", {"min_cluster_size": 1}, "min_cluster_size=1"),
+        ("finch", {"distance": "manhattan"}, "distance='manhattan'"),
+    ],
+)
+def test_bad_params_name_the_parameter(blobs, name, params, match):
+    with pytest.raises(ValueError, match=match):
+        tl.make_clusterer(name, **params).fit(blobs[0])
+
+
+def test_unknown_method_and_unknown_param():
+    with pytest.raises(ValueError, match="unknown cluster method 'kmean'"):
+        tl.make_clusterer("kmean")
+    with pytest.raises(ValueError, match="bad parameter"):
+        tl.make_clusterer("kmeans", k=3)
+
+
+def test_nan_features_rejected(blobs):
+    X = blobs[0].copy()
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="1 rows with NaN"):
+        tl.make_clusterer("kmeans", n_clusters=4).fit(X)
+
+
+def test_kmeans_more_clusters_than_points(blobs):
+    with pytest.raises(ValueError, match="exceeds n_samples=3"):
+        tl.make_clusterer("kmeans", n_clusters=4).fit(blobs[0][:3])
+
+
+def test_identical_points_are_one_dbscan_cluster():
+    X = np.ones((20, 8), np.float32)
+    labels = tl.make_clusterer("dbscan", eps=0.1, min_samples=3).fit(X).labels_
+    assert set(labels) == {0}
+
+
+@pytest.mark.parametrize("name", ["pca", "tsne", "umap", "hnne"])
+def test_reducer_keeps_planted_neighbourhoods(blobs, name):
+    X, y = blobs
+    Y = tl.make_reducer(name).fit_transform(X)
+    assert Y.shape == (len(X), 2) and np.isfinite(Y).all()
+    # Leave-one-out 5-NN accuracy in the map: planted groups stay together.
+    knn = KNeighborsClassifier(5).fit(Y, y)
+    assert knn.score(Y, y) >= 0.95
+
+
+def test_tsne_deterministic(blobs):
+    X, _ = blobs
+    a = tl.make_reducer("tsne", n_iter=250).fit_transform(X)
+    b = tl.make_reducer("tsne", n_iter=250).fit_transform(X)
+    np.testing.assert_allclose(a, b)
+
+
+def test_isolation_forest_finds_planted_outliers(blobs):
+    X, _ = blobs
+    rng = np.random.default_rng(1)
+    far = rng.normal(size=(6, X.shape[1]))
+    far /= np.linalg.norm(far, axis=1, keepdims=True)
+    Xo = np.vstack([X, far]).astype(np.float32)
+    det = tl.make_outlier_detector("isolation_forest", contamination=0.05).fit(Xo)
+    table = tl.outlier_table(np.arange(len(Xo)), det)
+    top = table.sort_values("rank").head(6)["id"].astype(int)
+    assert set(top) == set(range(len(X), len(Xo)))
+    assert det.is_outlier_[len(X):].all()
+
+
+def test_noise_outliers_read_the_cluster_table(blobs):
+    X, _ = blobs
+    model = tl.make_clusterer("hdbscan", min_cluster_size=10).fit(X)
+    table = tl.cluster_table(np.arange(len(X)), model)
+    det = tl.make_outlier_detector("hdbscan_noise").fit(X, clusters=table)
+    np.testing.assert_array_equal(det.is_outlier_, model.labels_ == -1)
+    np.testing.assert_allclose(det.scores_, table["outlier_score"])
+    with pytest.raises(ValueError, match="compute the clustering first"):
+        tl.make_outlier_detector("dbscan_noise").fit(X)
+
+
+def test_metrics_match_reference_values():
+    truth = pd.DataFrame({"modality": list("aaabbbccc")})
+    pred = np.array([0, 0, 0, 1, 1, 1, 1, 1, -1])
+    rows = {(r["label"], r["metric"]): r["value"] for r in tl.cluster_metrics(pred, truth)}
+    assert rows[("", "n_clusters")] == 2
+    assert rows[("", "noise_fraction")] == pytest.approx(1 / 9)
+    # purity: clusters {aaa}->3, {bbbcc}->3, {c}->1 => 7/9
+    assert rows[("modality", "purity")] == pytest.approx(7 / 9)
+    # Reference ARI computed by hand from the contingency table (sum C(n_ij,2)=3+3+1=7,
+    # rows 3+10+0=13, cols 3+3+3=9, N choose 2=36): (7-13*9/36)/((13+9)/2-13*9/36)
+    expected_ari = (7 - 13 * 9 / 36) / ((13 + 9) / 2 - 13 * 9 / 36)
+    assert rows[("modality", "ari")] == pytest.approx(expected_ari)
+    perfect = {(r["label"], r["metric"]): r["value"] for r in tl.cluster_metrics(np.repeat([5, 6, 7], 3), truth)}
+    assert perfect[("modality", "nmi")] == pytest.approx(1.0)
+
+
+def test_registry_loads_every_step1_method():
+    for stage, names in {
+        "cluster": ["kmeans", "dbscan", "hdbscan", "finch"],
+        "reduce": ["pca", "tsne", "umap", "hnne"],
+        "outliers": ["isolation_forest", "dbscan_noise", "hdbscan_noise"],
+    }.items():
+        for name in names:
+            assert registry.load(stage, name).__name__
+            assert len(registry.code_version(stage, name)) == 12

@@ -1,0 +1,205 @@
+"""The workflow end to end through snakemake's CLI, reruns checked by its own dry run."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT, make_folder_subset, make_slake_subset
+from PIL import Image
+
+from medembed import io
+
+pytestmark = pytest.mark.workflow
+
+WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "config/schema.yaml", "src", "report", "envs", "profiles"]
+
+CONFIG = {
+    "datasets": {
+        "slake_small": {"reader": "slake", "path": "data/slake"},
+        "folder_small": {"reader": "folder", "path": "data/folder", "label_name": "class"},
+    },
+    "encoder": {"name": "efficientnet_lite0", "batch_size": 16},
+    "features": ["image"],
+    "reduce": {"pca": {}, "tsne": {"perplexity": 10}, "umap": {"n_neighbors": 10}, "hnne": {}},
+    "cluster": {
+        "dbscan": {"eps": 0.5, "min_samples": 5},
+        "hdbscan": {"min_cluster_size": 5, "min_samples": 3},
+        "kmeans": {"n_clusters": 6, "n_init": 10},
+        "finch": {"level": 0},
+    },
+    "outliers": {"dbscan_noise": {}, "hdbscan_noise": {}, "isolation_forest": {"contamination": 0.1}},
+    "plot": {"map": "tsne", "color_by": "kmeans"},
+}
+
+
+def snakemake(wf: Path, work: Path, *args: str, config: str = "config.yaml") -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(wf / "Snakefile"),
+        "--directory", str(work), "--configfile", str(work / config), "--cores", "2", *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
+
+
+def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str, str]]:
+    """(rule, first output, reason) of each job in a ``snakemake -n`` listing."""
+    jobs, rule, output = [], None, ""
+    for line in dry_run_output.splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):$", line.strip())
+        if m:
+            rule, output = m.group(1), ""
+        elif rule and line.strip().startswith("output:"):
+            output = line.split(":", 1)[1].strip().split(",")[0]
+        elif rule and line.strip().startswith("reason:"):
+            jobs.append((rule, output, line.split(":", 1)[1].strip()))
+            rule = None
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A copy of the workflow and a full run on small copies of both demo datasets."""
+    base = tmp_path_factory.mktemp("wf")
+    wf, work = base / "workflow", base / "work"
+    for part in WORKFLOW_PARTS:
+        src = ROOT / part
+        dst = wf / part
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy(src, dst)
+    make_slake_subset(work / "data" / "slake", per_modality=10)
+    make_folder_subset(work / "data" / "folder", per_class=10, corrupt=True)
+    (work / "config.yaml").write_text(yaml.safe_dump(CONFIG, sort_keys=False))
+    proc = snakemake(wf, work)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return wf, work
+
+
+def test_every_artifact_is_complete_and_aligned(run):
+    _, work = run
+    for ds, n, labels in (("slake_small", 30, ["modality", "location"]), ("folder_small", 60, ["class"])):
+        manifest = io.read_table(work / f"results/{ds}/manifest.parquet")
+        assert len(manifest) == n
+        assert io.read_table_params(work / f"results/{ds}/manifest.parquet")["label_columns"] == labels
+        base = work / f"results/{ds}/efficientnet_lite0/image"
+        emb = io.read_array(work / f"results/{ds}/efficientnet_lite0/image.npz")
+        assert emb.X.shape == (n, 1280)
+        np.testing.assert_allclose(np.linalg.norm(emb.X, axis=1), 1, atol=1e-5)
+        assert list(emb.ids) == list(manifest["id"])
+        for m in CONFIG["reduce"]:
+            arr = io.read_array(base / f"reduce/{m}.npz")
+            assert arr.X.shape == (n, 2) and np.isfinite(arr.X).all()
+            assert list(arr.ids) == list(manifest["id"])
+        for m in CONFIG["cluster"]:
+            t = io.read_table(base / f"cluster/{m}.parquet")
+            assert list(t["id"]) == list(manifest["id"]) and t["cluster"].dtype.kind == "i"
+        for m in CONFIG["outliers"]:
+            t = io.read_table(base / f"outliers/{m}.parquet")
+            assert list(t["id"]) == list(manifest["id"])
+            assert np.isfinite(t["score"]).all() and t["is_outlier"].dtype == bool
+        metrics = io.read_table(base / "metrics.tsv")
+        assert set(metrics["method"]) == set(CONFIG["cluster"])
+        assert set(metrics["label"].dropna()) == set(labels)
+        assert metrics["value"].notna().all()
+        pngs = [base / "figures" / f for f in ("clusters.png", "reductions.png", "outliers.png")]
+        pngs += [base / "figures" / "samples" / f"{m}.png" for m in CONFIG["cluster"]]
+        for png in pngs:
+            with Image.open(png) as im:
+                im.load()
+                assert im.width > 300 and im.height > 100
+    html = (work / "results/report.html").read_text()
+    assert "slake_small" in html and "folder_small" in html and html.count("<img") >= 14
+
+
+def test_real_labels_are_recovered(run):
+    """ImageNet features separate MedNIST classes: k-means agrees with the folder labels."""
+    _, work = run
+    m = io.read_table(work / "results/folder_small/efficientnet_lite0/image/metrics.tsv")
+    nmi = m[(m.method == "kmeans") & (m.label == "class") & (m.metric == "nmi")]["value"].item()
+    assert nmi >= 0.8
+
+
+def test_corrupt_files_are_skipped_and_listed(run):
+    _, work = run
+    skipped = pd.read_csv(work / "results/folder_small/skipped.tsv", sep="\t")
+    assert sorted(skipped["id"]) == ["CXR/notes", "Hand/truncated", "HeadCT/empty"]
+    assert "3 unreadable" in (work / "results/report.html").read_text()
+
+
+def test_noop_rerun_schedules_nothing(run):
+    wf, work = run
+    proc = snakemake(wf, work, "-n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert scheduled_jobs(proc.stdout + proc.stderr) == []
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def _expected_after_kmeans_change() -> set[tuple[str, str]]:
+    out = {("make_report", "results/report.html"), ("all", "")}
+    for ds in CONFIG["datasets"]:
+        b = f"results/{ds}/efficientnet_lite0/image"
+        out |= {
+            ("cluster", f"{b}/cluster/kmeans.parquet"),
+            ("evaluate_clustering", f"{b}/metrics/cluster/kmeans.tsv"),
+            ("gather_metrics", f"{b}/metrics.tsv"),
+            ("plot_clusters", f"{b}/figures/clusters.png"),
+            ("plot_cluster_samples", f"{b}/figures/samples/kmeans.png"),
+            ("plot_reductions", f"{b}/figures/reductions.png"),
+        }
+    return out
+
+
+def test_changing_kmeans_k_reruns_only_kmeans_and_its_dependents(run):
+    wf, work = run
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    cfg["cluster"]["kmeans"]["n_clusters"] = 4
+    (work / "config_k4.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = snakemake(wf, work, "-n", config="config_k4.yaml")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = scheduled_jobs(proc.stdout + proc.stderr)
+    assert {(r, o) for r, o, _ in jobs} == _expected_after_kmeans_change()
+    reasons = {r for rule, o, r in jobs if rule == "cluster"}
+    assert all("params" in r.lower() for r in reasons), reasons
+
+
+def test_editing_a_method_module_reruns_only_that_method(run):
+    wf, work = run
+    module = wf / "src/medembed/tl/cluster/_kmeans.py"
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# a code change\n")
+        proc = snakemake(wf, work, "-n")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        jobs = scheduled_jobs(proc.stdout + proc.stderr)
+        assert {(r, o) for r, o, _ in jobs} == _expected_after_kmeans_change()
+    finally:
+        module.write_text(original)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["cluster"]["kmeans"].update(n_clusters=1), "cluster.kmeans.n_clusters=1"),
+        (lambda c: c["cluster"]["dbscan"].update(eps=-0.5), "cluster.dbscan.eps=-0.5"),
+        (lambda c: c["cluster"].update(kmeanz={}), "unknown key(s) ['kmeanz']"),
+        (lambda c: c["datasets"]["slake_small"].update(path="data/nowhere"), "datasets.slake_small.path='data/nowhere'"),
+        (lambda c: c["plot"].update(map="isomap"), "plot.map='isomap'"),
+    ],
+)
+def test_invalid_config_is_rejected_with_the_key_named(run, change, message):
+    wf, work = run
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    change(cfg)
+    (work / "config_bad.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    proc = snakemake(wf, work, "-n", config="config_bad.yaml")
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
