@@ -1,0 +1,43 @@
+# Entry points: `make demo` (set up + offline demo run) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CORES  ?= all
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo run test lint report clean
+
+setup: $(STAMP)
+
+# pip resolves a torch + torchvision pair that runs on the CPU (and on a GPU when present).
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
+	@echo
+	@echo "Report:  results/report.html"
+	@echo "Figures: results/<dataset>/efficientnet_lite0/image/figures/"
+	@echo "Tables:  results/<dataset>/efficientnet_lite0/image/{metrics.tsv,cluster,outliers,reduce}/"
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+
+# Tests; pytest's exit code 5 (nothing collected) is an error here, not a pass.
+test: $(STAMP)
+	$(BIN)/python -m pytest -v --durations=15; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/snakefmt --check Snakefile rules/
+	$(BIN)/ruff check src scripts tests benchmarks
+	$(BIN)/snakemake --lint --configfile config/demo.yaml
+
+report: $(STAMP)
+	$(BIN)/snakemake --cores 1 --configfile config/demo.yaml --report results/snakemake_report.html
+
+clean:
+	rm -rf results logs .snakemake
