@@ -33,15 +33,23 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _zip_demo(path: Path, prefix: str = "Slake1.0/", *, extra=(), json_name="train.json",
-              train_bytes: bytes | None = None) -> Path:
+def _zip_demo(
+    path: Path,
+    prefix: str = "Slake1.0/",
+    *,
+    extra=(),
+    json_name="train.json",
+    train_bytes: bytes | None = None,
+) -> Path:
     """SLAKE zip of the demo data (images under ``<prefix>imgs/``) plus ``extra`` entries."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for f in sorted((DEMO / "imgs").rglob("*")):
             if f.is_file():
                 zf.write(f, prefix + f.relative_to(DEMO).as_posix())
-        zf.writestr(prefix + json_name, train_bytes if train_bytes is not None
-                    else (DEMO / "train.json").read_bytes())
+        zf.writestr(
+            prefix + json_name,
+            train_bytes if train_bytes is not None else (DEMO / "train.json").read_bytes(),
+        )
         for info, data in extra:
             zf.writestr(info, data)
     return path
@@ -84,8 +92,14 @@ def test_local_zip_extracts_verifies_and_locks(slake_zip, tmp_path):
     assert (dest / "train.json").stat().st_mtime_ns == mtime
     # changed expectations are checked against the existing copy too
     with pytest.raises(DatasetIntegrityError, match="expected_qa=5"):
-        fetch_slake(dest, source="local", local_path=slake_zip, splits=["train"],
-                    expected_images=N_IMG, expected_qa=5)
+        fetch_slake(
+            dest,
+            source="local",
+            local_path=slake_zip,
+            splits=["train"],
+            expected_images=N_IMG,
+            expected_qa=5,
+        )
 
 
 def test_local_directory_in_hub_layout(tmp_path):
@@ -97,8 +111,9 @@ def test_local_directory_in_hub_layout(tmp_path):
     parts = {"train": recs[:2000], "validation": recs[2000:2300], "test": recs[2300:]}
     for split, r in parts.items():
         (src / f"{split}.json").write_text(json.dumps(r))
-    dest = fetch_slake(tmp_path / "slake", source="local", local_path=src,
-                       expected_images=N_IMG, expected_qa=N_QA)
+    dest = fetch_slake(
+        tmp_path / "slake", source="local", local_path=src, expected_images=N_IMG, expected_qa=N_QA
+    )
     qa = read_qa(dest)
     assert qa["split"].value_counts().to_dict() == {"train": 2000, "validation": 300, "test": 388}
     lock = json.loads((tmp_path / "slake.lock.json").read_text())
@@ -124,15 +139,26 @@ def test_zip_with_images_at_top_and_validate_alias(tmp_path):
     os.replace(z, src / "imgs.zip")
     (src / "train.json").write_bytes((DEMO / "train.json").read_bytes())
     (src / "validate.json").write_text("[]")
-    dest = fetch_slake(tmp_path / "slake", source="local", local_path=src,
-                       splits=["train", "validation"], expected_images=N_IMG, expected_qa=N_QA)
+    dest = fetch_slake(
+        tmp_path / "slake",
+        source="local",
+        local_path=src,
+        splits=["train", "validation"],
+        expected_images=N_IMG,
+        expected_qa=N_QA,
+    )
     assert (dest / "validation.json").is_file() and not (dest / "validate.json").exists()
     assert len(read_slake(dest)[0]) == N_IMG
 
 
 def test_pin_that_matches_is_accepted(slake_zip, tmp_path):
-    fetch_slake(tmp_path / "slake", source="local", local_path=slake_zip,
-                pins={"Slake1.0.zip": "sha256:" + _sha(slake_zip).upper()}, **DEMO_KW)
+    fetch_slake(
+        tmp_path / "slake",
+        source="local",
+        local_path=slake_zip,
+        pins={"Slake1.0.zip": "sha256:" + _sha(slake_zip).upper()},
+        **DEMO_KW,
+    )
 
 
 # ----------------------------------------------------------------------------- checksum errors
@@ -159,14 +185,19 @@ def test_lock_mismatch_names_the_file(tmp_path):
 def test_pin_mismatch_names_the_file(slake_zip, tmp_path):
     dest = tmp_path / "slake"
     with pytest.raises(DatasetIntegrityError, match=r"Slake1\.0\.zip: sha256 .* pinned value"):
-        fetch_slake(dest, source="local", local_path=slake_zip,
-                    pins={"Slake1.0.zip": "0" * 64}, **DEMO_KW)
+        fetch_slake(
+            dest, source="local", local_path=slake_zip, pins={"Slake1.0.zip": "0" * 64}, **DEMO_KW
+        )
     _assert_clean(tmp_path, dest)
     assert not (tmp_path / "slake.lock.json").exists()
     with pytest.raises(DatasetIntegrityError, match="not part of this download"):
-        fetch_slake(dest, source="local", local_path=slake_zip, pins={"imgs.zip": "0" * 64}, **DEMO_KW)
+        fetch_slake(
+            dest, source="local", local_path=slake_zip, pins={"imgs.zip": "0" * 64}, **DEMO_KW
+        )
     with pytest.raises(ValueError, match="not a sha256"):
-        fetch_slake(dest, source="local", local_path=slake_zip, pins={"Slake1.0.zip": "abc"}, **DEMO_KW)
+        fetch_slake(
+            dest, source="local", local_path=slake_zip, pins={"Slake1.0.zip": "abc"}, **DEMO_KW
+        )
 
 
 # ----------------------------------------------------------------------------- broken zips
@@ -182,7 +213,9 @@ def test_corrupted_zip_is_rejected(slake_zip, tmp_path):
         data[k] ^= 0xFF
     bad.write_bytes(bytes(data))
     dest = tmp_path / "slake"
-    with pytest.raises(DatasetIntegrityError, match=r"corrupt\.zip: (CRC check failed|corrupt zip)"):
+    with pytest.raises(
+        DatasetIntegrityError, match=r"corrupt\.zip: (CRC check failed|corrupt zip)"
+    ):
         fetch_slake(dest, source="local", local_path=bad, **DEMO_KW)
     _assert_clean(tmp_path, dest)
 
@@ -287,7 +320,11 @@ def _fill_hub_cache(cache: Path) -> str:
     snap.mkdir(parents=True)
     _zip_demo(snap / "imgs.zip", prefix="", json_name="ignored.json")
     recs = json.loads((DEMO / "train.json").read_text())
-    for split, r in {"train": recs[:2000], "validation": recs[2000:2300], "test": recs[2300:]}.items():
+    for split, r in {
+        "train": recs[:2000],
+        "validation": recs[2000:2300],
+        "test": recs[2300:],
+    }.items():
         (snap / f"{split}.json").write_text(json.dumps(r))
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(rev)
@@ -337,6 +374,12 @@ def test_hub_unreachable_endpoint_fails_fast(tmp_path, monkeypatch):
         fetch_slake(tmp_path / "slake", cache_dir=tmp_path / "empty-cache", timeout=3)
     assert time.perf_counter() - t0 < 5
     msg = str(err.value)
-    for part in ("http://127.0.0.1:9", "BoKelvin/SLAKE", "local_path", "HF_HUB_OFFLINE=1", "demo.yaml"):
+    for part in (
+        "http://127.0.0.1:9",
+        "BoKelvin/SLAKE",
+        "local_path",
+        "HF_HUB_OFFLINE=1",
+        "demo.yaml",
+    ):
         assert part in msg, part
     _assert_clean(tmp_path, tmp_path / "slake")

@@ -126,7 +126,9 @@ def fetch_slake(
     if timeout <= 0:
         raise ValueError(f"timeout={timeout!r} must be > 0 seconds")
     pins = _check_pins(pins)
-    lock_path = Path(lock_file) if lock_file is not None else dest.with_name(dest.name + ".lock.json")
+    lock_path = (
+        Path(lock_file) if lock_file is not None else dest.with_name(dest.name + ".lock.json")
+    )
     lock = _read_lock(lock_path)
 
     if source == "hub":
@@ -176,7 +178,9 @@ def fetch_slake(
     if lock is None:
         io.write_json(lock_path, {"dataset": "slake", **origin, "files": digests})
         log.info("wrote lock file %s (%d files)", lock_path, len(digests))
-    log.info("SLAKE ready at %s: %d images, %d QA records", dest, counts["n_images"], counts["n_qa"])
+    log.info(
+        "SLAKE ready at %s: %d images, %d QA records", dest, counts["n_images"], counts["n_qa"]
+    )
     return dest
 
 
@@ -507,7 +511,9 @@ def _extract_zip(zf: zipfile.ZipFile, dest: Path, label: str) -> None:
 
 def _names(raw: Mapping[str, Path], n: int = 6) -> str:
     names = sorted(raw)
-    return ", ".join(names[:n]) + (f", ... ({len(names)} files)" if len(names) > n else "") or "none"
+    return (
+        ", ".join(names[:n]) + (f", ... ({len(names)} files)" if len(names) > n else "") or "none"
+    )
 
 
 # ----------------------------------------------------------------------------- assembly
@@ -554,7 +560,9 @@ def _load_split(path: Path) -> list:
     except (ValueError, UnicodeDecodeError) as exc:
         raise DatasetIntegrityError(f"{path.name}: not valid JSON ({exc})") from exc
     if not isinstance(recs, list):
-        raise DatasetIntegrityError(f"{path.name}: expected a list of QA records, got {type(recs).__name__}")
+        raise DatasetIntegrityError(
+            f"{path.name}: expected a list of QA records, got {type(recs).__name__}"
+        )
     for i, r in enumerate(recs):
         if not isinstance(r, dict) or any(k not in r for k in _REQUIRED_QA_KEYS):
             raise DatasetIntegrityError(

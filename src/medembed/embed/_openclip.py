@@ -121,10 +121,16 @@ class OpenCLIPEncoder(Encoder):
         context_length: int | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(model_id, str) or not model_id.startswith("hf-hub:") or "/" not in model_id:
+        if (
+            not isinstance(model_id, str)
+            or not model_id.startswith("hf-hub:")
+            or "/" not in model_id
+        ):
             raise ValueError(f"model_id={model_id!r} must look like 'hf-hub:<org>/<name>'")
         if context_length is not None and (
-            isinstance(context_length, bool) or not isinstance(context_length, int) or context_length < 2
+            isinstance(context_length, bool)
+            or not isinstance(context_length, int)
+            or context_length < 2
         ):
             raise ValueError(f"context_length={context_length!r} must be an integer >= 2 or None")
         self.model_id = model_id
@@ -159,7 +165,9 @@ class OpenCLIPEncoder(Encoder):
         has_weights = any(_cached(repo_id, f, cache_dir) for f in _WEIGHT_FILES)
         if cfg is not None and has_weights:
             return cfg
-        _probe_hub(repo_id, f"open_clip files of {repo_id} (config and weights)", cache_dir, self.model_id)
+        _probe_hub(
+            repo_id, f"open_clip files of {repo_id} (config and weights)", cache_dir, self.model_id
+        )
         from huggingface_hub import hf_hub_download
 
         try:
@@ -171,7 +179,9 @@ class OpenCLIPEncoder(Encoder):
             ) from exc
 
     @staticmethod
-    def _resolve_hf_repo(name: str, model_dir: Path | None, cache_dir: str | None, marker: str) -> str:
+    def _resolve_hf_repo(
+        name: str, model_dir: Path | None, cache_dir: str | None, marker: str
+    ) -> str:
         """Local folder holding HF repo ``name`` (``marker`` file inside), else ``name`` itself."""
         if Path(name).is_dir():
             return name
@@ -206,18 +216,29 @@ class OpenCLIPEncoder(Encoder):
         kwargs = {}
         tok_source = None
         if text_cfg.get("hf_model_name"):
-            model_src = self._resolve_hf_repo(text_cfg["hf_model_name"], model_dir, cache_dir, "config.json")
+            model_src = self._resolve_hf_repo(
+                text_cfg["hf_model_name"], model_dir, cache_dir, "config.json"
+            )
             tok_name = text_cfg.get("hf_tokenizer_name") or text_cfg["hf_model_name"]
-            tok_source = self._resolve_hf_repo(tok_name, model_dir, cache_dir, "tokenizer_config.json")
+            tok_source = self._resolve_hf_repo(
+                tok_name, model_dir, cache_dir, "tokenizer_config.json"
+            )
             if tok_source == tok_name:
                 tok_source = self._resolve_hf_repo(tok_name, model_dir, cache_dir, "vocab.txt")
-            if tok_source == tok_name and model_dir is not None and (
-                (model_dir / "tokenizer_config.json").is_file() or (model_dir / "vocab.txt").is_file()
+            if (
+                tok_source == tok_name
+                and model_dir is not None
+                and (
+                    (model_dir / "tokenizer_config.json").is_file()
+                    or (model_dir / "vocab.txt").is_file()
+                )
             ):
                 tok_source = str(model_dir)  # open_clip's local-dir convention
             for src, name in ((model_src, text_cfg["hf_model_name"]), (tok_source, tok_name)):
                 if src == name and not Path(name).is_dir():  # not found locally
-                    _probe_hub(name, f"text tower {name} of {self.model_id}", cache_dir, self.model_id)
+                    _probe_hub(
+                        name, f"text tower {name} of {self.model_id}", cache_dir, self.model_id
+                    )
             log.info("text tower from %s, tokenizer from %s", model_src, tok_source)
             # weights come from the CLIP checkpoint, so the tower is built from its config only
             kwargs["text_cfg"] = {
@@ -266,7 +287,9 @@ class OpenCLIPEncoder(Encoder):
                 **dict(text_cfg.get("tokenizer_kwargs") or {}),
             )
         else:
-            self.tokenizer = open_clip.get_tokenizer(oc_name, context_length=ctx, cache_dir=cache_dir)
+            self.tokenizer = open_clip.get_tokenizer(
+                oc_name, context_length=ctx, cache_dir=cache_dir
+            )
         self.context_length_ = ctx
         pooler = type(getattr(text, "pooler", None)).__name__
         self._dynamic_padding = (

@@ -68,7 +68,9 @@ def embed_texts(encoder: Encoder, texts: Sequence[str], batch_size: int = 64) ->
     feats: np.ndarray | None = None
     with torch.inference_mode(), autocast:
         for start in tqdm(
-            range(0, len(order), batch_size), desc=f"embedding texts ({encoder.name})", mininterval=5
+            range(0, len(order), batch_size),
+            desc=f"embedding texts ({encoder.name})",
+            mininterval=5,
         ):
             idx = order[start : start + batch_size]
             if ids is not None:
@@ -126,7 +128,10 @@ def build_qa_texts(
         df = df[df["q_lang"] == language]
     cols = sorted(fields)
     values = df[cols].astype(object).where(df[cols].notna(), "")
-    texts = [template.format(**dict(zip(cols, row))) for row in values.itertuples(index=False)]
+    texts = [
+        template.format(**dict(zip(cols, row, strict=True)))
+        for row in values.itertuples(index=False)
+    ]
     out = pd.DataFrame(
         {
             "text": pd.Series(texts, index=df.index, dtype=object).str.strip(),
@@ -183,5 +188,9 @@ def mean_text_embedding(
     out = np.zeros_like(sums, dtype=np.float32)
     out[has_text] = (sums[has_text] / norms[has_text, None]).astype(np.float32)
     if (~has_text).any():
-        log.warning("%d of %d images have no text: zero rows, has_text=False", int((~has_text).sum()), len(ids))
+        log.warning(
+            "%d of %d images have no text: zero rows, has_text=False",
+            int((~has_text).sum()),
+            len(ids),
+        )
     return out, has_text

@@ -24,7 +24,9 @@ def _pred_col(column: str) -> str:
 
 def _check_prompts(prompts) -> dict[str, dict[str, list[str]]]:
     if not isinstance(prompts, Mapping) or not prompts:
-        raise ValueError("prompts must be a non-empty {label_column: {class_name: prompt(s)}} mapping")
+        raise ValueError(
+            "prompts must be a non-empty {label_column: {class_name: prompt(s)}} mapping"
+        )
     out = {}
     for column, classes in prompts.items():
         if not isinstance(classes, Mapping) or len(classes) < 2:
@@ -154,7 +156,12 @@ def zero_shot_accuracy(scores: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataF
     return pd.DataFrame(
         rows,
         columns=[
-            "column", "n", "n_correct", "accuracy", "balanced_accuracy", "n_classes",
+            "column",
+            "n",
+            "n_correct",
+            "accuracy",
+            "balanced_accuracy",
+            "n_classes",
             "n_unknown_label",
         ],
     )
