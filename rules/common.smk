@@ -17,6 +17,18 @@ medembed_config.check_consistency(config)
 ENCODER = config["encoder"]["name"]
 DATASETS = sorted(config["datasets"])
 FEATURES = config["features"]
+HAS_TEXT_TOWER = ENCODER in registry.ENCODERS_WITH_TEXT
+
+
+def has_texts(dataset):
+    """QA texts exist (slake reader) and the encoder can embed them."""
+    return HAS_TEXT_TOWER and config["datasets"][dataset]["reader"] == "slake"
+
+
+# Feature sets per dataset: text-based sets only where texts can be embedded.
+FEATURES_OF = {
+    ds: [f for f in FEATURES if f == "image" or has_texts(ds)] for ds in DATASETS
+}
 REDUCE = list(config["reduce"])
 CLUSTER = list(config["cluster"])
 OUTLIERS = list(config.get("outliers", {}))
@@ -52,12 +64,27 @@ def code_version(stage):
 
 
 def dataset_params(wildcards):
-    return dict(config["datasets"][wildcards.dataset])
+    """Reader settings; a downloaded dataset is read from where download_dataset put it."""
+    params = dict(config["datasets"][wildcards.dataset])
+    if params.pop("download", None) is not None:
+        params["path"] = rules.download_dataset.output.dataset.format(**wildcards)
+    return params
+
+
+def download_params(wildcards):
+    return dict(config["datasets"][wildcards.dataset]["download"])
+
+
+def dataset_dir(wildcards):
+    """The downloaded dataset directory, when the dataset is fetched by the workflow."""
+    if "download" in config["datasets"][wildcards.dataset]:
+        return rules.download_dataset.output.dataset.format(**wildcards)
+    return []
 
 
 def features_file(wildcards):
-    """The feature matrix a given feature set is read from."""
-    return rules.embed_images.output.emb
+    """The feature matrix a feature set is read from (produced by embed_* or combine)."""
+    return "results/{dataset}/{encoder}/{features}.npz".format(**wildcards)
 
 
 def outlier_inputs(wildcards):
@@ -117,7 +144,11 @@ def analysis_outputs(wildcards=None):
     """Per dataset and feature set: the figures and tables a person reads."""
     out = []
     for dataset in DATASETS:
-        for features in FEATURES:
+        if config.get("zero_shot") and HAS_TEXT_TOWER:
+            out += expand(
+                rules.zero_shot.output.accuracy, dataset=dataset, encoder=ENCODER
+            )
+        for features in FEATURES_OF[dataset]:
             kw = dict(dataset=dataset, encoder=ENCODER, features=features)
             out += expand(rules.gather_metrics.output.table, **kw)
             out += expand(rules.plot_clusters.output.png, **kw)

@@ -13,7 +13,7 @@ rule make_report:
     params:
         datasets=DATASETS,
         encoder=ENCODER,
-        features=FEATURES,
+        features=FEATURES_OF,
         methods={"reduce": REDUCE, "cluster": CLUSTER, "outliers": OUTLIERS},
     script:
         "../scripts/make_report.py"

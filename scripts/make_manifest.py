@@ -1,6 +1,8 @@
-"""Rule make_manifest: list and check the images of one dataset."""
+"""Rule make_manifest: list and check the images of one dataset (and its QA records)."""
 
 from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from medembed import datasets, io
 from medembed.workflow import job_logging
@@ -16,6 +18,8 @@ with job_logging(snakemake.log[0]):
     manifest, skipped, labels = datasets.make_manifest(
         reader, path, strict=strict, name=snakemake.wildcards.dataset, **cfg
     )
+    qa = datasets.read_qa(path) if reader == "slake" else pd.DataFrame(columns=["image_id"])
+    io.write_table(snakemake.output.qa, qa)
     io.write_table(snakemake.output.skipped, skipped)
     io.write_table(
         snakemake.output.manifest,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +56,42 @@ def blobs():
     X = centers[y] + rng.normal(scale=0.3, size=(len(y), 32))
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     return X.astype(np.float32), y
+
+
+WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "config/schema.yaml", "src", "report", "envs", "profiles"]
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A private copy of the workflow's files (so a test may edit its sources)."""
+    for part in WORKFLOW_PARTS:
+        src, dst = ROOT / part, dest / part
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy(src, dst)
+    return dest
+
+
+def snakemake(wf: Path, work: Path, *args: str, config: str = "config.yaml") -> subprocess.CompletedProcess:
+    """Run snakemake's CLI on workflow copy ``wf`` in directory ``work``."""
+    cmd = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(wf / "Snakefile"),
+        "--directory", str(work), "--configfile", str(work / config), "--cores", "2", *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
+
+
+def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str, str]]:
+    """(rule, first output, reason) of each job in a ``snakemake -n`` listing."""
+    jobs, rule, output = [], None, ""
+    for line in dry_run_output.splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):$", line.strip())
+        if m:
+            rule, output = m.group(1), ""
+        elif rule and line.strip().startswith("output:"):
+            output = line.split(":", 1)[1].strip().split(",")[0]
+        elif rule and line.strip().startswith("reason:"):
+            jobs.append((rule, output, line.split(":", 1)[1].strip()))
+            rule = None
+    return jobs

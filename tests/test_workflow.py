@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, make_folder_subset, make_slake_subset
+from conftest import copy_workflow, make_folder_subset, make_slake_subset, scheduled_jobs, snakemake
 from PIL import Image
 
 from medembed import io
 
 pytestmark = pytest.mark.workflow
-
-WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "config/schema.yaml", "src", "report", "envs", "profiles"]
 
 CONFIG = {
     "datasets": {
@@ -40,42 +32,11 @@ CONFIG = {
 }
 
 
-def snakemake(wf: Path, work: Path, *args: str, config: str = "config.yaml") -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(wf / "Snakefile"),
-        "--directory", str(work), "--configfile", str(work / config), "--cores", "2", *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
-
-
-def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str, str]]:
-    """(rule, first output, reason) of each job in a ``snakemake -n`` listing."""
-    jobs, rule, output = [], None, ""
-    for line in dry_run_output.splitlines():
-        m = re.match(r"^(?:local)?rule (\w+):$", line.strip())
-        if m:
-            rule, output = m.group(1), ""
-        elif rule and line.strip().startswith("output:"):
-            output = line.split(":", 1)[1].strip().split(",")[0]
-        elif rule and line.strip().startswith("reason:"):
-            jobs.append((rule, output, line.split(":", 1)[1].strip()))
-            rule = None
-    return jobs
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A copy of the workflow and a full run on small copies of both demo datasets."""
     base = tmp_path_factory.mktemp("wf")
-    wf, work = base / "workflow", base / "work"
-    for part in WORKFLOW_PARTS:
-        src = ROOT / part
-        dst = wf / part
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy(src, dst)
+    wf, work = copy_workflow(base / "workflow"), base / "work"
     make_slake_subset(work / "data" / "slake", per_modality=10)
     make_folder_subset(work / "data" / "folder", per_class=10, corrupt=True)
     (work / "config.yaml").write_text(yaml.safe_dump(CONFIG, sort_keys=False))

@@ -61,5 +61,12 @@ def check_consistency(config: Mapping) -> None:
         if name in outliers and src not in config["cluster"]:
             raise ConfigError(f"config outliers.{name} needs cluster.{src} to be configured")
     for name, ds in config.get("datasets", {}).items():
-        if ds.get("source", "local") == "local" and not os.path.exists(ds["path"]):
-            raise ConfigError(f"config datasets.{name}.path={ds['path']!r}: no such file or directory")
+        if "download" in ds and ds["reader"] != "slake":
+            raise ConfigError(f"config datasets.{name}.download: only the slake reader can download")
+        if "download" not in ds and not os.path.exists(ds.get("path", "")):
+            raise ConfigError(f"config datasets.{name}.path={ds.get('path')!r}: no such file or directory")
+    if config.get("zero_shot") and config["encoder"]["name"] not in registry.ENCODERS_WITH_TEXT:
+        raise ConfigError(
+            f"config zero_shot: encoder {config['encoder']['name']!r} has no text tower; "
+            f"use one of {sorted(registry.ENCODERS_WITH_TEXT)} or remove zero_shot"
+        )

@@ -53,6 +53,9 @@ REGISTRY: dict[str, dict[str, str]] = {
     },
 }
 
+#: Encoders with a text tower (they can embed QA texts and score zero-shot prompts).
+ENCODERS_WITH_TEXT = frozenset({"biomedclip", "open_clip"})
+
 #: Outlier methods that read a clustering's labels; value = cluster method name.
 OUTLIERS_FROM_CLUSTER: dict[str, str] = {
     "dbscan_noise": "dbscan",
@@ -104,9 +107,18 @@ def source_files(stage: str, name: str) -> list[Path]:
     return [f for f in files if f.exists()]
 
 
-def code_version(stage: str, name: str) -> str:
-    """Short hash of the source implementing a method, so a code edit reruns its job."""
+def _hash(files) -> str:
     h = hashlib.sha256()
-    for f in source_files(stage, name):
+    for f in files:
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
+
+
+def code_version(stage: str, name: str) -> str:
+    """Short hash of the source implementing a method, so a code edit reruns its job."""
+    return _hash(source_files(stage, name))
+
+
+def module_version(*modules: str) -> str:
+    """Short hash of package modules given relative to the package (``"embed/_texts.py"``)."""
+    return _hash(_PKG_ROOT / m for m in modules)

@@ -92,7 +92,11 @@ def write_report(
             counts = manifest[col].fillna("unknown").value_counts()
             out.append(f"<p>Label <code>{html.escape(col)}</code>: " + ", ".join(
                 f"{html.escape(str(k))} {v}" for k, v in counts.items()) + "</p>")
-        for feat in features:
+        zs = root / ds / encoder / "zero_shot_accuracy.tsv"
+        if zs.exists():
+            out.append("<h3>Zero-shot labels from text prompts</h3>")
+            out.append(io.read_table(zs).to_html(index=False, float_format=lambda v: f"{v:.3f}"))
+        for feat in features[ds] if isinstance(features, dict) else features:
             base = root / ds / encoder / feat
             out.append(f"<h3>{html.escape(ds)} · {html.escape(feat)} features</h3>")
             metrics_file = base / "metrics.tsv"

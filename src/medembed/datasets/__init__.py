@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from .. import registry
+from ._download import DatasetIntegrityError, DatasetUnavailableError, fetch_slake
 from ._images import IMAGE_EXTENSIONS, ImageError, load_image, probe_image, sha256_file
 from ._manifest import EmptyDatasetError, build_manifest
 from ._slake import read_qa
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "DatasetIntegrityError",
+    "DatasetUnavailableError",
     "EmptyDatasetError",
     "ImageError",
     "build_manifest",
+    "fetch_slake",
     "load_image",
     "make_manifest",
     "probe_image",

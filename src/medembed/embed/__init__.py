@@ -5,8 +5,21 @@ from __future__ import annotations
 from .. import registry
 from ._base import Encoder, select_device
 from ._images import embed_images, l2_normalize
+from ._texts import build_qa_texts, embed_texts, mean_text_embedding
+from ._zeroshot import zero_shot, zero_shot_accuracy
 
-__all__ = ["Encoder", "embed_images", "l2_normalize", "make_encoder", "select_device"]
+__all__ = [
+    "Encoder",
+    "build_qa_texts",
+    "embed_images",
+    "embed_texts",
+    "l2_normalize",
+    "make_encoder",
+    "mean_text_embedding",
+    "select_device",
+    "zero_shot",
+    "zero_shot_accuracy",
+]
 
 
 def make_encoder(name: str, **params) -> Encoder:

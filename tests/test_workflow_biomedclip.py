@@ -1,0 +1,128 @@
+"""The default path (SLAKE download + BiomedCLIP image and text features) run offline.
+
+A SLAKE-format zip made from the demo data goes through download_dataset (source: local)
+and a tiny open_clip model in the exact hf-hub cache layout stands in for BiomedCLIP,
+loaded with HF_HUB_OFFLINE=1 through the same code the real model uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT, copy_workflow, make_slake_subset, scheduled_jobs, snakemake
+from openclip_fixture import build_tiny_openclip
+
+from medembed import io
+
+pytestmark = pytest.mark.workflow
+
+
+def test_default_config_dry_run_lists_download_embeddings_and_analysis():
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "2"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rules = {r for r, _, _ in scheduled_jobs(proc.stdout + proc.stderr)}
+    assert {
+        "download_dataset", "make_manifest", "embed_images", "embed_texts", "combine_features",
+        "zero_shot", "reduce", "cluster", "detect_outliers", "evaluate_clustering", "make_report",
+    } <= rules
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("bmc")
+    wf, work = copy_workflow(base / "workflow"), base / "work"
+    slake = make_slake_subset(base / "slake_src", per_modality=5)
+    n_qa = len(json.loads((slake / "train.json").read_text()))
+    zpath = work / "Slake1.0.zip"
+    work.mkdir()
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for f in sorted(slake.rglob("*")):
+            if f.is_file():
+                zf.write(f, "Slake1.0/" + f.relative_to(slake).as_posix())
+    qa = json.loads((slake / "train.json").read_text())
+    built = build_tiny_openclip(base / "hf_home", [q["question"] + " " + q["answer"] for q in qa])
+    config = {
+        "datasets": {
+            "slake": {
+                "reader": "slake",
+                "download": {
+                    "source": "local", "local_path": "Slake1.0.zip", "splits": ["train"],
+                    "expected_images": 15, "expected_qa": n_qa,
+                },
+            }
+        },
+        "encoder": {"name": "biomedclip", "params": {"model_id": built["model_id"]}, "batch_size": 8},
+        "features": ["image", "text", "image_text"],
+        "texts": {"language": "all"},
+        "zero_shot": {"modality": {"CT": "a CT scan", "MRI": "an MRI scan", "X-Ray": "a chest X-ray"}},
+        "reduce": {"pca": {}, "umap": {"n_neighbors": 5}},
+        "cluster": {"kmeans": {"n_clusters": 3}, "hdbscan": {"min_cluster_size": 3}},
+        "outliers": {"isolation_forest": {}},
+        "plot": {"map": "umap", "color_by": "kmeans"},
+    }
+    (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    env = {"HF_HOME": str(built["hf_home"]), "HF_HUB_CACHE": str(built["hub"]), "HF_HUB_OFFLINE": "1"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        proc = snakemake(wf, work)
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    return work, n_qa
+
+
+def test_download_extracts_and_locks_the_dataset(run):
+    work, _ = run
+    root = work / "resources/datasets/slake"
+    assert len(list((root / "imgs").iterdir())) == 15
+    lock = json.loads((work / "resources/datasets/slake.lock.json").read_text())
+    assert "Slake1.0.zip" in json.dumps(lock)
+
+
+def test_image_text_and_combined_features(run):
+    work, n_qa = run
+    base = work / "results/slake/biomedclip"
+    manifest = io.read_table(work / "results/slake/manifest.parquet")
+    img = io.read_array(base / "image.npz")
+    texts = io.read_table(base / "texts.parquet")
+    T = io.read_array(base / "texts.npz")
+    txt = io.read_array(base / "text.npz")
+    both = io.read_array(base / "image_text.npz")
+    assert img.X.shape[0] == len(manifest) == 15
+    assert len(texts) == n_qa and T.X.shape[0] == n_qa
+    assert txt.X.shape == img.X.shape and list(txt.ids) == list(manifest["id"])
+    assert both.X.shape == (15, 2 * img.X.shape[1])
+    for arr in (img, T, txt, both):
+        np.testing.assert_allclose(np.linalg.norm(arr.X, axis=1), 1, atol=1e-5)
+    # The per-image text feature is the normalised mean of that image's text embeddings.
+    first = manifest["id"].iloc[0]
+    rows = T.X[(texts["image_id"] == first).to_numpy()]
+    mean = rows.mean(0) / np.linalg.norm(rows.mean(0))
+    np.testing.assert_allclose(txt.X[0], mean, atol=1e-5)
+    for feat in ("image", "text", "image_text"):
+        metrics = io.read_table(base / feat / "metrics.tsv")
+        assert set(metrics["method"]) == {"kmeans", "hdbscan"}
+
+
+def test_zero_shot_scores_and_accuracy(run):
+    work, _ = run
+    base = work / "results/slake/biomedclip"
+    scores = io.read_table(base / "zero_shot.parquet")
+    assert len(scores) == 15 and "pred:modality" in scores
+    acc = pd.read_csv(base / "zero_shot_accuracy.tsv", sep="\t")
+    row = acc[acc["column"] == "modality"].iloc[0]
+    assert row["n"] == 15 and 0 <= row["accuracy"] <= 1
+    assert "Zero-shot" in (work / "results/report.html").read_text()
