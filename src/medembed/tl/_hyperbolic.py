@@ -272,7 +272,7 @@ def decode_angular(emb, radius: float | None = None):
     return Z, order
 
 
-def decode_prim(emb, radius: float | None = None, *, block: int = 0):
+def decode_prim(emb, radius: float | None = None):
     """Greedy LCA-depth merge for leaves on one radius in any dimension (Prim, exact).
 
     Single linkage on angles via Prim's algorithm: ``O(n^2 d)`` time, ``O(n d)`` memory
@@ -352,34 +352,8 @@ def _positions(Z, order):
     return start, size
 
 
-def cut_linkage(Z, n_clusters: int):
-    """Flat labels with exactly ``n_clusters`` clusters: undo the last ``k - 1`` merges.
-
-    Labels are numbered by decreasing cluster size (ties: smallest leaf first). ``O(n)``.
-    """
-    Z = np.asarray(Z)
-    n = Z.shape[0] + 1
-    k = int(n_clusters)
-    if not 1 <= k <= n:
-        raise ValueError(f"n_clusters={k} must be in [1, {n}]")
-    # node ids of the k cluster roots: nodes created at or before merge n-k-1 whose parent
-    # is created after it (or leaves with such a parent)
-    parent = np.full(2 * n - 1, -1, dtype=np.int64)
-    idx = np.arange(n - 1)
-    parent[Z[:, 0].astype(np.int64)] = n + idx
-    parent[Z[:, 1].astype(np.int64)] = n + idx
-    last_kept = n + (n - k) - 1  # highest node id kept
-    root_of = np.empty(2 * n - 1, dtype=np.int64)
-    # walk top-down: nodes above the cut have no label; below inherit their root
-    for v in range(2 * n - 2, -1, -1):
-        p = parent[v]
-        if v > last_kept:
-            root_of[v] = -1
-        elif p == -1 or p > last_kept:
-            root_of[v] = v
-        else:
-            root_of[v] = root_of[p]
-    roots = root_of[:n]
+def _relabel_by_size(roots):
+    n = len(roots)
     uniq, inv, counts = np.unique(roots, return_inverse=True, return_counts=True)
     first = np.full(len(uniq), n, dtype=np.int64)
     np.minimum.at(first, inv, np.arange(n))
@@ -387,6 +361,74 @@ def cut_linkage(Z, n_clusters: int):
     relabel = np.empty(len(uniq), dtype=np.int64)
     relabel[rank] = np.arange(len(uniq))
     return relabel[inv]
+
+
+def cut_linkage(Z, n_clusters: int, min_cluster_size: int = 1):
+    """Flat labels with ``n_clusters`` clusters cut from a linkage tree, ``O(n log n)``.
+
+    ``min_cluster_size=1``: undo the last ``k - 1`` merges (scipy's ``maxclust`` without
+    its tie issues). ``min_cluster_size=m > 1``: split the tree top-down, highest merge first,
+    but a branch with fewer than ``m`` leaves never becomes a cluster of its own: it stays
+    with the cluster it splits from (like HDBSCAN's condensed tree), so outlying leaves do
+    not use up clusters; fewer than ``k`` clusters are returned only if no split is left.
+    Labels are numbered by decreasing cluster size (ties: smallest leaf first).
+    """
+    import heapq
+
+    Z = np.asarray(Z)
+    n = Z.shape[0] + 1
+    k = int(n_clusters)
+    if not 1 <= k <= n:
+        raise ValueError(f"n_clusters={k} must be in [1, {n}]")
+    m_min = max(int(min_cluster_size), 1)
+    children = Z[:, :2].astype(np.int64)
+    size = np.ones(2 * n - 1, dtype=np.int64)
+    size[n:] = Z[:, 3].astype(np.int64)
+    owner = np.full(2 * n - 1, -1, dtype=np.int64)  # node -> cluster root node (top-down)
+    if m_min == 1:
+        # the k cluster roots are the children of the last k - 1 merges not merged later
+        last_kept = n + (n - k) - 1
+        final = {2 * n - 2} if k == 1 else {v for v in children[n - k :].ravel().tolist() if v <= last_kept}
+    else:
+        heap = [-(2 * n - 2)]
+        final, count = set(), 1
+        absorbed = {}  # cluster node -> list of small subtrees that fell out of it
+        while heap and count < k:
+            v = -heapq.heappop(heap)
+            if v < n:
+                final.add(v)
+                continue
+            a, b = children[v - n]
+            big_a, big_b = size[a] >= m_min, size[b] >= m_min
+            if big_a and big_b:
+                count += 1
+                absorbed[a], absorbed[b] = absorbed.pop(v, []), []
+                heapq.heappush(heap, -a)
+                heapq.heappush(heap, -b)
+            elif big_a or big_b:
+                keep, drop = (a, b) if big_a else (b, a)
+                absorbed[keep] = absorbed.pop(v, []) + [drop]
+                heapq.heappush(heap, -keep)
+            else:
+                final.add(v)
+        final |= {-x for x in heap}
+        for c, subs in absorbed.items():
+            for s_ in subs:
+                owner[s_] = c
+    for v in final:
+        owner[v] = v
+    for v in range(2 * n - 2, n - 1, -1):  # propagate owners down: parents before children
+        o = owner[v]
+        if o >= 0:
+            a, b = children[v - n]
+            if owner[a] < 0:
+                owner[a] = o
+            if owner[b] < 0:
+                owner[b] = o
+    roots_of_leaves = owner[:n]
+    if (roots_of_leaves < 0).any():  # pragma: no cover - every leaf lies under a cluster
+        raise RuntimeError("cut_linkage left leaves unassigned")
+    return _relabel_by_size(roots_of_leaves)
 
 
 def linkage_to_newick(Z, labels=None, *, branch_lengths: bool = True) -> str:

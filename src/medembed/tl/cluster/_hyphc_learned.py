@@ -344,6 +344,7 @@ class LearnedHyperbolicHC(HyperbolicHC):
         self,
         n_clusters=8,
         *,
+        min_cluster_size=None,
         label_fraction=0.3,
         hidden=64,
         n_layers=2,
@@ -357,22 +358,24 @@ class LearnedHyperbolicHC(HyperbolicHC):
         embedding="hyphc",
         dim=2,
         standardize=True,
-        temperature=0.05,
+        temperature=0.5,
         init_size=0.05,
         max_scale=0.999,
         n_triplets=None,
         epochs=30,
         batch_size=8192,
         learning_rate=5e-3,
-        anneal_every=10,
-        anneal_factor=0.5,
+        anneal_every=5,
+        anneal_factor=0.6,
         keep_best=True,
+        warm_start=2048,
         random_state=42,
         device="auto",
         progress=True,
     ):
         super().__init__(
             n_clusters,
+            min_cluster_size=min_cluster_size,
             dim=dim,
             standardize=standardize,
             temperature=temperature,
@@ -385,6 +388,7 @@ class LearnedHyperbolicHC(HyperbolicHC):
             anneal_every=anneal_every,
             anneal_factor=anneal_factor,
             keep_best=keep_best,
+            warm_start=warm_start,
             random_state=random_state,
             device=device,
             progress=progress,
@@ -474,6 +478,6 @@ class LearnedHyperbolicHC(HyperbolicHC):
             self.best_epoch_ = self.mlp_.best_epoch
             self.linkage_ = decode_tree(E, self.radius_)
             self.dasgupta_cost_ = dasgupta_cost(self.linkage_, features=U)
-            labels = cut_linkage(self.linkage_, self.n_clusters)
+            labels = self._cut(self.linkage_)
             extra = {"poincare_x": E[:, 0].copy(), "poincare_y": E[:, 1].copy()}
         return self._finish(labels, extra)
