@@ -91,7 +91,7 @@ class MahalanobisKMeans(BaseClusterer):
         D = np.maximum((X * X).sum(1)[:, None] - 2 * X @ C0.T + (C0 * C0).sum(1)[None], 0)
         labels = D.argmin(1)
         n_iter = 0
-        for n_iter in range(1, self.max_iter + 1):
+        for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - read after the loop
             for j in np.flatnonzero(np.bincount(labels, minlength=k) == 0):
                 # re-seed an empty cluster with the point its centre serves worst
                 worst = int(np.argmax(D[np.arange(len(X)), labels]))

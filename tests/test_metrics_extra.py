@@ -1,0 +1,107 @@
+"""Internal clustering metrics, map (reduction) metrics and outlier metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.metrics import silhouette_score
+
+from medembed.tl._metrics import (
+    cluster_metrics,
+    internal_metrics,
+    outlier_metrics,
+    reduction_metrics,
+)
+
+
+def as_dict(rows):
+    return {r["metric"]: r["value"] for r in rows}
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(600, centers=3, n_features=10, random_state=0)
+    return X.astype(np.float32), y
+
+
+def test_cluster_metrics_unchanged(blobs):
+    _, y = blobs
+    rows = cluster_metrics(y, pd.DataFrame({"truth": y}))
+    m = {(r["label"], r["metric"]): r["value"] for r in rows}
+    assert m[("", "n_clusters")] == 3 and m[("", "noise_fraction")] == 0
+    assert m[("truth", "ari")] == pytest.approx(1.0)
+    assert {r["metric"] for r in rows} >= {"ari", "ami", "nmi", "purity", "homogeneity", "completeness"}
+
+
+def test_internal_metrics_rank_good_over_random(blobs):
+    X, y = blobs
+    X0 = X.copy()
+    good = as_dict(internal_metrics(X, y))
+    rand = as_dict(internal_metrics(X, np.random.default_rng(0).integers(0, 3, len(y))))
+    assert good["silhouette_cosine"] > 0.5 > rand["silhouette_cosine"]
+    assert good["davies_bouldin"] < rand["davies_bouldin"]
+    assert good["silhouette_cosine"] == pytest.approx(silhouette_score(X, y, metric="cosine"), rel=1e-5)
+    np.testing.assert_array_equal(X, X0)
+
+
+def test_internal_metrics_sample_and_noise(blobs):
+    X, y = blobs
+    a = as_dict(internal_metrics(X, y, sample_size=200, random_state=1))
+    b = as_dict(internal_metrics(X, y, sample_size=200, random_state=1))
+    assert a == b
+    full = as_dict(internal_metrics(X, y))
+    assert abs(a["silhouette_cosine"] - full["silhouette_cosine"]) < 0.05
+    noisy = y.copy()
+    noisy[:100] = -1  # noise is left out
+    ref = silhouette_score(X[100:], y[100:], metric="cosine")
+    assert as_dict(internal_metrics(X, noisy))["silhouette_cosine"] == pytest.approx(ref, rel=1e-5)
+
+
+def test_internal_metrics_degenerate(blobs):
+    X, _ = blobs
+    one = as_dict(internal_metrics(X, np.zeros(len(X), int)))
+    assert np.isnan(one["silhouette_cosine"]) and np.isnan(one["davies_bouldin"])
+    with pytest.raises(ValueError, match=r"labels has shape \(5,\)"):
+        internal_metrics(X, np.zeros(5))
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        internal_metrics(bad, np.zeros(len(X)))
+    with pytest.raises(ValueError, match="sample_size=1"):
+        internal_metrics(X, np.arange(len(X)) % 2, sample_size=1)
+
+
+def test_reduction_metrics_identity_vs_random():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 2)).astype(np.float32)
+    ident = as_dict(reduction_metrics(X, X * 2.0, n_neighbors=10, metric="euclidean"))
+    assert ident["trustworthiness"] == pytest.approx(1.0)
+    assert ident["knn_preservation"] == pytest.approx(1.0)
+    rand = as_dict(reduction_metrics(X, rng.normal(size=(500, 2)), n_neighbors=10, metric="euclidean"))
+    assert rand["trustworthiness"] < 0.7 and rand["knn_preservation"] < 0.2
+    sampled = as_dict(reduction_metrics(X, X, n_neighbors=5, sample_size=100, metric="euclidean"))
+    assert sampled["knn_preservation"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="Y has 10 rows but X has 500"):
+        reduction_metrics(X, X[:10])
+    with pytest.raises(ValueError, match="n_neighbors=0"):
+        reduction_metrics(X, X, n_neighbors=0)
+    with pytest.raises(ValueError, match="metric='l1'"):
+        reduction_metrics(X, X, metric="l1")
+
+
+def test_outlier_metrics():
+    truth = np.r_[np.zeros(90, bool), np.ones(10, bool)]
+    perfect = as_dict(outlier_metrics(truth.astype(float) + 0.01 * np.arange(100), truth))
+    assert perfect == pytest.approx({"auroc": 1.0, "average_precision": 1.0, "precision_at_n_anomalies": 1.0})
+    worst = as_dict(outlier_metrics(-truth.astype(float), truth.astype(int)))
+    assert worst["auroc"] == 0.0 and worst["precision_at_n_anomalies"] == 0.0
+    single = as_dict(outlier_metrics(np.arange(100.0), np.zeros(100, bool)))
+    assert all(np.isnan(v) for v in single.values())
+    with pytest.raises(ValueError, match="NaN or inf"):
+        outlier_metrics(np.r_[np.nan, np.ones(99)], truth)
+    with pytest.raises(ValueError, match="same length"):
+        outlier_metrics(np.ones(5), truth)
+    with pytest.raises(ValueError, match="boolean or 0/1"):
+        outlier_metrics(np.ones(100), np.full(100, 2))

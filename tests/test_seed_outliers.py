@@ -1,0 +1,167 @@
+"""Outlier detectors from seed 003 (GMM density, PCA reconstruction), kNN distance, LOF, consensus."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.metrics import roc_auc_score
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import LocalOutlierFactor
+
+from medembed import pp
+from medembed.tl import outlier_table
+from medembed.tl.outliers._consensus import consensus, top_outliers
+from medembed.tl.outliers._gmm_density import GMMDensityOutliers
+from medembed.tl.outliers._knn import KNNDistanceOutliers, LOFOutliers
+from medembed.tl.outliers._pca_error import PCAReconstructionOutliers
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """Unit-norm clusters that live near a 4-d subspace of R^20, plus 15 random-direction outliers."""
+    rng = np.random.default_rng(0)
+    Z, _ = make_blobs(485, centers=4, n_features=4, cluster_std=0.6, random_state=1)
+    basis = np.linalg.qr(rng.normal(size=(20, 4)))[0]
+    inl = Z @ basis.T + 0.05 * rng.normal(size=(485, 20))
+    out = rng.normal(size=(15, 20))
+    X = np.vstack([inl, out]).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    truth = np.r_[np.zeros(485, bool), np.ones(15, bool)]
+    return X, truth
+
+
+def detectors():
+    return {
+        "gmm_density": GMMDensityOutliers(n_components=4),
+        "pca_error": PCAReconstructionOutliers(n_components=4),
+        "knn_distance": KNNDistanceOutliers(),
+        "lof": LOFOutliers(),
+    }
+
+
+@pytest.mark.parametrize("name", list(detectors()))
+def test_finds_planted_outliers(name, planted):
+    X, truth = planted
+    X0 = X.copy()
+    det = detectors()[name].fit(X)
+    assert roc_auc_score(truth, det.scores_) > 0.97
+    assert det.is_outlier_.sum() == 20  # 4 % of 500, the seed's threshold
+    assert det.is_outlier_[truth].mean() >= 0.8
+    again = detectors()[name].fit(X)
+    np.testing.assert_array_equal(det.scores_, again.scores_)
+    np.testing.assert_array_equal(X, X0)
+
+
+@pytest.mark.parametrize("name", list(detectors()))
+def test_degenerate_inputs(name, planted):
+    X, _ = planted
+    bad = X.copy()
+    bad[7, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        detectors()[name].fit(bad)
+    with pytest.raises(ValueError, match=r"n_components=4 exceeds|at least 3 needed|n_neighbors=\d+ needs"):
+        detectors()[name].fit(X[:2])
+    same = np.tile(X[:1], (40, 1))
+    det = (GMMDensityOutliers(n_components=1) if name == "gmm_density" else detectors()[name]).fit(same)
+    assert not det.is_outlier_.any()  # identical samples: nobody is an outlier
+
+
+@pytest.mark.parametrize(
+    "est, match",
+    [
+        (GMMDensityOutliers(contamination=0.0), "contamination=0.0"),
+        (GMMDensityOutliers(covariance_type="block"), "covariance_type='block'"),
+        (PCAReconstructionOutliers(n_components=1.5), "n_components=1.5"),
+        (PCAReconstructionOutliers(contamination=0.7), "contamination=0.7"),
+        (KNNDistanceOutliers(aggregate="median"), "aggregate='median'"),
+        (KNNDistanceOutliers(n_neighbors=0), "n_neighbors=0"),
+        (LOFOutliers(metric="manhattan"), "metric='manhattan'"),
+    ],
+)
+def test_bad_params(est, match, planted):
+    with pytest.raises(ValueError, match=match):
+        est.fit(planted[0])
+
+
+def test_gmm_density_is_the_seed_rule(planted):
+    X, _ = planted
+    det = GMMDensityOutliers(n_components=3, covariance_type="full", contamination=0.04).fit(X)
+    gm = GaussianMixture(n_components=3, covariance_type="full", random_state=42).fit(X.astype(np.float64))
+    dens = gm.score_samples(X.astype(np.float64))
+    np.testing.assert_allclose(det.scores_, -dens, rtol=1e-6)
+    np.testing.assert_array_equal(det.is_outlier_, dens < np.percentile(dens, 4.0))
+
+
+def test_pca_error_is_reconstruction_mse(planted):
+    X, _ = planted
+    det = PCAReconstructionOutliers(n_components=0.9).fit(X)
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=0.9, random_state=42).fit(X)
+    mse = np.square(pca.inverse_transform(pca.transform(X)) - X).mean(axis=1)
+    np.testing.assert_allclose(det.scores_, mse, rtol=1e-4, atol=1e-9)
+    assert det.n_components_ == pca.n_components_
+
+
+def test_lof_matches_sklearn_and_knn_reads_graph(planted):
+    X, _ = planted
+    g = pp.neighbors(X, 25, method="exact")
+    ours = LOFOutliers(n_neighbors=20).fit(None, knn=g)
+    ref = LocalOutlierFactor(n_neighbors=20, metric="cosine", algorithm="brute").fit(X)
+    np.testing.assert_allclose(ours.scores_, -ref.negative_outlier_factor_, rtol=1e-4)
+    kth = KNNDistanceOutliers(n_neighbors=5, aggregate="kth").fit(X, knn=g)
+    np.testing.assert_allclose(kth.scores_, g.distances[:, 4], rtol=1e-6)
+    mean = KNNDistanceOutliers(n_neighbors=5).fit(None, knn=g)
+    np.testing.assert_allclose(mean.scores_, g.distances[:, :5].mean(1), rtol=1e-5)
+    with pytest.raises(ValueError, match="needs n_neighbors=30 but the kNN graph has only 25"):
+        LOFOutliers(n_neighbors=30).fit(X, knn=g)
+    with pytest.raises(ValueError, match="compute pp.neighbors first"):
+        LOFOutliers().fit(None)
+
+
+def _table(scores, flags=None):
+    df = pd.DataFrame({"id": [f"s{i}" for i in range(len(scores))], "score": scores})
+    if flags is not None:
+        df["is_outlier"] = flags
+    return df
+
+
+def test_consensus_mean_of_rank_normalised_scores():
+    a = _table([0.1, 5.0, 0.3, 0.2], [False, True, False, False])
+    b = _table([-10.0, 100.0, 50.0, -20.0], [False, True, True, False])
+    c = consensus({"a": a, "b": b.iloc[::-1].reset_index(drop=True)})  # order does not matter
+    assert list(c["id"]) == ["s0", "s1", "s2", "s3"]
+    np.testing.assert_allclose(c["a"], [0, 1, 2 / 3, 1 / 3])
+    np.testing.assert_allclose(c["b"], [1 / 3, 1, 2 / 3, 0])
+    np.testing.assert_allclose(c["score"], [1 / 6, 1, 2 / 3, 1 / 6])
+    assert list(c["rank"]) == [3, 1, 2, 4]
+    assert list(c["n_flagged"]) == [0, 2, 1, 0]
+    assert list(c["is_outlier"]) == [False, True, False, False]
+    top = top_outliers(c, 2)
+    assert list(top["id"]) == ["s1", "s2"]
+    with pytest.raises(ValueError, match="n=0"):
+        top_outliers(c, 0)
+
+
+def test_consensus_errors():
+    a = _table([0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="at least one"):
+        consensus({})
+    with pytest.raises(ValueError, match="lacks column"):
+        consensus({"a": a, "b": a.drop(columns="score")})
+    other = a.assign(id=["s0", "s1", "x"])
+    with pytest.raises(ValueError, match="do not match"):
+        consensus({"a": a, "b": other})
+    with pytest.raises(ValueError, match="NaN scores"):
+        consensus({"a": a.assign(score=[0.1, np.nan, 0.2])})
+
+
+def test_consensus_of_real_detectors(planted):
+    X, truth = planted
+    ids = np.arange(len(X))
+    tables = {name: outlier_table(ids, det.fit(X)) for name, det in detectors().items()}
+    c = consensus(tables)
+    assert roc_auc_score(truth, c["score"]) > 0.97
+    assert set(top_outliers(c, 10)["id"].astype(int)) <= set(np.flatnonzero(truth))
