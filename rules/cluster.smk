@@ -1,9 +1,10 @@
 rule cluster:
     input:
-        features=features_file,
+        unpack(method_inputs),
         manifest=rules.make_manifest.output.manifest,
     output:
         labels=f"{ANALYSIS}/cluster/{{method}}.parquet",
+        model=f"{ANALYSIS}/cluster/{{method}}.model.npz",
     log:
         f"{LOGS}/cluster/{{method}}.log",
     benchmark:
@@ -19,5 +20,6 @@ rule cluster:
     params:
         kwargs=method_params("cluster"),
         code=code_version("cluster"),
+        label_column=supervision_column,
     script:
         "../scripts/cluster.py"

@@ -32,6 +32,7 @@ FEATURES_OF = {
 REDUCE = list(config["reduce"])
 CLUSTER = list(config["cluster"])
 OUTLIERS = list(config.get("outliers", {}))
+TREES = [m for m in CLUSTER if m in registry.HIERARCHICAL]
 
 # Prefix of every analysis result: one folder per dataset, encoder and feature set.
 ANALYSIS = "results/{dataset}/{encoder}/{features}"
@@ -63,9 +64,19 @@ def code_version(stage):
     return _version
 
 
+def supervision_column(wildcards):
+    """The label column a semi-supervised clusterer learns from (None for the others)."""
+    if wildcards.method not in registry.SEMI_SUPERVISED:
+        return None
+    ds = config["datasets"][wildcards.dataset]
+    default = "modality" if ds["reader"] == "slake" else ds.get("label_name")
+    return ds.get("supervision_label", default)
+
+
 def dataset_params(wildcards):
     """Reader settings; a downloaded dataset is read from where download_dataset put it."""
     params = dict(config["datasets"][wildcards.dataset])
+    params.pop("supervision_label", None)
     if params.pop("download", None) is not None:
         params["path"] = rules.download_dataset.output.dataset.format(**wildcards)
     return params
@@ -87,9 +98,20 @@ def features_file(wildcards):
     return "results/{dataset}/{encoder}/{features}.npz".format(**wildcards)
 
 
+def method_inputs(wildcards):
+    """A method's inputs: its features (PCA ones if configured), the shared graph if it uses it."""
+    if wildcards.method in config["pca"]["methods"]:
+        inputs = {"features": rules.compute_pca.output.pca.format(**wildcards)}
+    else:
+        inputs = {"features": features_file(wildcards)}
+    if wildcards.method in registry.USES_KNN:
+        inputs["knn"] = rules.build_knn.output.knn.format(**wildcards)
+    return inputs
+
+
 def outlier_inputs(wildcards):
-    """Features, plus the cluster table for outlier methods that read noise points."""
-    inputs = {"features": features_file(wildcards)}
+    """Method inputs, plus the cluster table for outlier methods that read noise points."""
+    inputs = method_inputs(wildcards)
     src = registry.OUTLIERS_FROM_CLUSTER.get(wildcards.method)
     if src is not None:
         inputs["clusters"] = analysis_expand(
@@ -122,9 +144,12 @@ def all_outliers(wildcards):
     )
 
 
-def all_cluster_metrics(wildcards):
+def all_metrics(wildcards):
+    """Every clustering's and every map's metrics table."""
     return analysis_expand(
         rules.evaluate_clustering.output.metrics, wildcards, method=CLUSTER
+    ) + analysis_expand(
+        rules.evaluate_reduction.output.metrics, wildcards, method=REDUCE
     )
 
 
@@ -154,8 +179,11 @@ def analysis_outputs(wildcards=None):
             out += expand(rules.plot_clusters.output.png, **kw)
             out += expand(rules.plot_reductions.output.png, **kw)
             out += expand(rules.plot_cluster_samples.output.png, **kw, method=CLUSTER)
+            out += expand(rules.plot_tree.output.png, **kw, method=TREES)
+            out += expand(rules.find_duplicates.output.summary, **kw)
             if OUTLIERS:
                 out += expand(rules.plot_outliers.output.png, **kw)
+                out += expand(rules.outlier_consensus.output.top, **kw)
     return out
 
 

@@ -1,6 +1,7 @@
 rule evaluate_clustering:
     input:
         labels=rules.cluster.output.labels,
+        features=features_file,
         manifest=rules.make_manifest.output.manifest,
     output:
         metrics=f"{ANALYSIS}/metrics/cluster/{{method}}.tsv",
@@ -18,9 +19,29 @@ rule evaluate_clustering:
         "../scripts/evaluate_clustering.py"
 
 
+rule evaluate_reduction:
+    input:
+        emb=rules.reduce.output.emb,
+        features=features_file,
+    output:
+        metrics=f"{ANALYSIS}/metrics/reduce/{{method}}.tsv",
+    log:
+        f"{LOGS}/metrics/reduce/{{method}}.log",
+    wildcard_constraints:
+        method="|".join(REDUCE),
+    conda:
+        "../envs/medembed.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    script:
+        "../scripts/evaluate_reduction.py"
+
+
 rule gather_metrics:
     input:
-        tables=all_cluster_metrics,
+        tables=all_metrics,
     output:
         table=report(
             f"{ANALYSIS}/metrics.tsv",

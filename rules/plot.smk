@@ -108,3 +108,34 @@ rule plot_outliers:
         map_name=config["plot"]["map"],
     script:
         "../scripts/plot_outliers.py"
+
+
+rule plot_tree:
+    input:
+        labels=rules.cluster.output.labels,
+        model=rules.cluster.output.model,
+        manifest=rules.make_manifest.output.manifest,
+    output:
+        png=report(
+            f"{ANALYSIS}/figures/tree/{{method}}.png",
+            caption="../report/tree.rst",
+            category="Clusters",
+            subcategory="{dataset}",
+            labels={
+                "dataset": "{dataset}",
+                "features": "{features}",
+                "figure": "tree {method}",
+            },
+        ),
+    log:
+        f"{LOGS}/plot_tree/{{method}}.log",
+    wildcard_constraints:
+        method="|".join(TREES) if TREES else "^$",
+    conda:
+        "../envs/medembed.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/plot_tree.py"

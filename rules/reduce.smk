@@ -1,6 +1,6 @@
 rule reduce:
     input:
-        features=features_file,
+        unpack(method_inputs),
     output:
         emb=f"{ANALYSIS}/reduce/{{method}}.npz",
     log:

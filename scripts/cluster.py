@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from medembed import io, tl
+from medembed import io, pp, tl
 from medembed.workflow import job_logging, set_threads
 
 if TYPE_CHECKING:
@@ -11,7 +11,12 @@ if TYPE_CHECKING:
 with job_logging(snakemake.log[0]) as log:
     set_threads(snakemake.threads)
     feats = io.read_array(snakemake.input.features)
+    kw = {"knn": pp.read_neighbors(snakemake.input.knn)} if "knn" in snakemake.input.keys() else {}
     model = tl.make_clusterer(snakemake.wildcards.method, **snakemake.params.kwargs)
-    model.fit(feats.X)
+    labels = tl.supervision_labels(
+        io.read_table(snakemake.input.manifest), feats.ids, snakemake.params.label_column
+    )
+    tl.fit_clusterer(model, feats.X, labels, **kw)
     log.info("%s: %d clusters", snakemake.wildcards.method, model.n_clusters_)
+    io.write_arrays(snakemake.output.model, tl.model_artifacts(model))
     io.write_table(snakemake.output.labels, tl.cluster_table(feats.ids, model), params=model.get_params())

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from medembed import io, tl
+from medembed import io, pp, tl
 from medembed.workflow import job_logging, set_threads
 
 if TYPE_CHECKING:
@@ -11,8 +11,10 @@ if TYPE_CHECKING:
 with job_logging(snakemake.log[0]) as log:
     set_threads(snakemake.threads)
     feats = io.read_array(snakemake.input.features)
-    extra = {"clusters": io.read_table(snakemake.input.clusters)} if "clusters" in snakemake.input.keys() else {}
+    kw = {"knn": pp.read_neighbors(snakemake.input.knn)} if "knn" in snakemake.input.keys() else {}
+    if "clusters" in snakemake.input.keys():
+        kw["clusters"] = io.read_table(snakemake.input.clusters)
     model = tl.make_outlier_detector(snakemake.wildcards.method, **snakemake.params.kwargs)
-    model.fit(feats.X, **extra)
+    model.fit(feats.X, **kw)
     log.info("%s: %d outliers", snakemake.wildcards.method, int(model.is_outlier_.sum()))
     io.write_table(snakemake.output.scores, tl.outlier_table(feats.ids, model), params=model.get_params())

@@ -1,4 +1,4 @@
-"""Rule evaluate_clustering: agreement of one clustering with every label column."""
+"""Rule evaluate_clustering: agreement with every label column, plus internal quality."""
 
 from typing import TYPE_CHECKING
 
@@ -9,10 +9,15 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_logging(snakemake.log[0]):
+    labels = io.read_table(snakemake.input.labels)
     table = tl.evaluate_clustering(
-        io.read_table(snakemake.input.labels),
+        labels,
         io.read_table(snakemake.input.manifest),
         io.read_table_params(snakemake.input.manifest).get("label_columns", []),
+        features=io.read_array(snakemake.input.features),
     )
+    table.insert(0, "params_hash", tl.params_hash(io.read_table_params(snakemake.input.labels)))
+    table.insert(0, "features", snakemake.wildcards.features)
     table.insert(0, "method", snakemake.wildcards.method)
+    table.insert(0, "kind", "cluster")
     io.write_table(snakemake.output.metrics, table)

@@ -32,7 +32,8 @@ def test_schema_params_are_constructor_params(stage):
         for key, sub in spec.get("properties", {}).items():
             assert key in params, f"{stage}.{name}.{key} is not a parameter of {type(est).__name__}"
             if "default" in sub:
-                assert sub["default"] == params[key], f"{stage}.{name}.{key} default differs"
+                value = list(params[key]) if isinstance(params[key], tuple) else params[key]
+                assert sub["default"] == value, f"{stage}.{name}.{key} default differs"
 
 
 @pytest.mark.parametrize("cfg", ["config/config.yaml", "config/demo.yaml"])

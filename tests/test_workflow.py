@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,7 @@ import yaml
 from conftest import copy_workflow, make_folder_subset, make_slake_subset, scheduled_jobs, snakemake
 from PIL import Image
 
-from medembed import io
+from medembed import io, pp
 
 pytestmark = pytest.mark.workflow
 
@@ -26,8 +28,20 @@ CONFIG = {
         "hdbscan": {"min_cluster_size": 5, "min_samples": 3},
         "kmeans": {"n_clusters": 6, "n_init": 10},
         "finch": {"level": 0},
+        "spectral": {"n_clusters": 6},
+        "gmm": {"k_range": [2, 6]},
+        "hyphc": {"n_clusters": 6, "epochs": 3, "n_triplets": 20000},
+        "hyphc_learned": {"n_clusters": 6, "epochs": 3, "n_triplets": 20000, "mlp_epochs": 30},
     },
-    "outliers": {"dbscan_noise": {}, "hdbscan_noise": {}, "isolation_forest": {"contamination": 0.1}},
+    "outliers": {
+        "dbscan_noise": {},
+        "hdbscan_noise": {},
+        "isolation_forest": {"contamination": 0.1},
+        "lof": {"n_neighbors": 10},
+        "gmm_density": {"n_components": 3},
+    },
+    "neighbors": {"n_neighbors": 30},
+    "pca": {"n_components": 10, "methods": ["gmm", "gmm_density"]},
     "plot": {"map": "tsne", "color_by": "kmeans"},
 }
 
@@ -68,17 +82,47 @@ def test_every_artifact_is_complete_and_aligned(run):
             assert list(t["id"]) == list(manifest["id"])
             assert np.isfinite(t["score"]).all() and t["is_outlier"].dtype == bool
         metrics = io.read_table(base / "metrics.tsv")
-        assert set(metrics["method"]) == set(CONFIG["cluster"])
+        assert set(metrics["method"]) == set(CONFIG["cluster"]) | set(CONFIG["reduce"])
+        assert {"features", "params_hash", "kind"} <= set(metrics.columns)
+        red = metrics[metrics["kind"] == "reduce"]
+        assert set(red["metric"]) >= {"trustworthiness", "knn_preservation"}
+        assert (red["value"].between(0, 1)).all()
+        assert "silhouette" in set(metrics["metric"])
+        knn = pp.read_neighbors(base / "neighbors.npz")
+        assert knn.indices.shape == (n, 30) and list(knn.ids) == list(manifest["id"])
+        assert io.read_array(base / "pca.npz").X.shape == (n, 10)
+        top = io.read_table(base / "outliers_top.tsv")
+        assert len(top) == 20 and list(top["rank"]) == list(range(1, 21)) and top["path"].notna().all()
+        dup = io.read_json(base / "duplicates" / "summary.json")
+        assert dup["n_pairs"] >= 0 and dup["threshold"] == 0.98
         assert set(metrics["label"].dropna()) == set(labels)
         assert metrics["value"].notna().all()
         pngs = [base / "figures" / f for f in ("clusters.png", "reductions.png", "outliers.png")]
         pngs += [base / "figures" / "samples" / f"{m}.png" for m in CONFIG["cluster"]]
+        pngs += [base / "figures" / "tree" / f"{m}.png" for m in ("hyphc", "hyphc_learned")]
         for png in pngs:
             with Image.open(png) as im:
                 im.load()
                 assert im.width > 300 and im.height > 100
     html = (work / "results/report.html").read_text()
     assert "slake_small" in html and "folder_small" in html and html.count("<img") >= 14
+
+
+def test_hierarchical_methods_export_their_tree(run):
+    from scipy.cluster.hierarchy import is_valid_linkage
+
+    _, work = run
+    base = work / "results/slake_small/efficientnet_lite0/image/cluster"
+    for m in ("hyphc", "hyphc_learned"):
+        model = io.read_arrays(base / f"{m}.model.npz")
+        assert model["linkage"].shape == (29, 4) and is_valid_linkage(model["linkage"])
+        assert str(model["newick"]).endswith(";")
+        table = io.read_table(base / f"{m}.parquet")
+        r = np.hypot(table["poincare_x"], table["poincare_y"])
+        assert (r < 1).all()  # leaves inside the unit disk
+        assert table["cluster"].nunique() <= 6
+    kmeans = io.read_arrays(base / "kmeans.model.npz")
+    assert kmeans["cluster_centers"].shape == (6, 1280)
 
 
 def test_real_labels_are_recovered(run):
@@ -94,6 +138,22 @@ def test_corrupt_files_are_skipped_and_listed(run):
     skipped = pd.read_csv(work / "results/folder_small/skipped.tsv", sep="\t")
     assert sorted(skipped["id"]) == ["CXR/notes", "Hand/truncated", "HeadCT/empty"]
     assert "3 unreadable" in (work / "results/report.html").read_text()
+
+
+def test_one_graph_per_feature_set_shared_by_its_users(run, tmp_path):
+    """A fresh plan: build_knn runs once per dataset and feature set, and every graph user reads it."""
+    wf, work = run
+    proc = snakemake(wf, work, "-n", "--forceall")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = proc.stdout + proc.stderr
+    jobs = scheduled_jobs(text)
+    assert sorted(o for r, o, _ in jobs if r == "build_knn") == sorted(
+        f"results/{ds}/efficientnet_lite0/image/neighbors.npz" for ds in CONFIG["datasets"]
+    )
+    blocks = re.split(r"\n(?=(?:local)?rule \w+:)", text)
+    users = [b for b in blocks if re.search(r"(reduce|cluster|outliers)/(tsne|umap|spectral|lof)\.", b.split("output:")[-1].split("\n")[0])]
+    assert len(users) == 2 * 4
+    assert all("neighbors.npz" in b.split("output:")[0] for b in users)
 
 
 def test_noop_rerun_schedules_nothing(run):

@@ -136,3 +136,15 @@ def read_array(path: str | os.PathLike) -> Array:
 def method_name(path: str | os.PathLike) -> str:
     """The method a result file belongs to: its file stem (``…/cluster/kmeans.parquet`` -> kmeans)."""
     return Path(path).name.split(".")[0]
+
+
+def write_arrays(path: str | os.PathLike, arrays: Mapping[str, Any]) -> None:
+    """Write named arrays (and strings) to one ``.npz``, atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+
+
+def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}

@@ -56,6 +56,15 @@ REGISTRY: dict[str, dict[str, str]] = {
 #: Encoders with a text tower (they can embed QA texts and score zero-shot prompts).
 ENCODERS_WITH_TEXT = frozenset({"biomedclip", "open_clip"})
 
+#: Methods whose ``fit`` takes the shared kNN graph as ``knn=``.
+USES_KNN = frozenset({"tsne", "umap", "spectral", "knn_distance", "lof"})
+
+#: Clusterers that learn from a fraction of known labels (``uses_labels = True``).
+SEMI_SUPERVISED = frozenset({"hyphc_learned"})
+
+#: Clusterers that produce a tree (linkage + Newick) and get a tree figure.
+HIERARCHICAL = frozenset({"hyphc", "hyphc_learned"})
+
 #: Outlier methods that read a clustering's labels; value = cluster method name.
 OUTLIERS_FROM_CLUSTER: dict[str, str] = {
     "dbscan_noise": "dbscan",
@@ -103,7 +112,8 @@ def source_files(stage: str, name: str) -> list[Path]:
     """Source files that implement ``name``: its own module plus the stage's shared ones."""
     module = target(stage, name).split(":")[0]
     rel = Path(*module.split(".")[1:]).with_suffix(".py")
-    files = [_PKG_ROOT / rel] + [_PKG_ROOT / p for p in _STAGE_COMMON.get(stage, [])]
+    common = _STAGE_COMMON.get(stage, []) + (["pp/_neighbors.py"] if name in USES_KNN else [])
+    files = [_PKG_ROOT / rel] + [_PKG_ROOT / p for p in common]
     return [f for f in files if f.exists()]
 
 

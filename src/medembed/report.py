@@ -35,9 +35,17 @@ def _img(path: Path) -> str:
 
 
 def _metrics_html(metrics: pd.DataFrame) -> str:
-    counts = metrics[metrics["label"].fillna("") == ""].pivot_table(index="method", columns="metric", values="value")
-    parts = [counts.to_html(float_format=lambda v: f"{v:.3g}")]
-    ext = metrics[metrics["label"].fillna("") != ""]
+    metrics = metrics.assign(label=metrics["label"].fillna(""))
+    kind = metrics["kind"] if "kind" in metrics else pd.Series("cluster", index=metrics.index)
+    parts = []
+    red = metrics[kind == "reduce"]
+    if len(red):
+        parts.append("<h4>2-D maps: neighbourhoods kept</h4>")
+        parts.append(red.pivot_table(index="method", columns="metric", values="value").to_html(float_format=lambda v: f"{v:.3f}"))
+    metrics = metrics[kind == "cluster"]
+    counts = metrics[metrics["label"] == ""].pivot_table(index="method", columns="metric", values="value")
+    parts += ["<h4>Clusterings</h4>", counts.to_html(float_format=lambda v: f"{v:.3g}")]
+    ext = metrics[metrics["label"] != ""]
     for label, sub in ext.groupby("label"):
         tab = sub.pivot_table(index="method", columns="metric", values="value")
         parts.append(f"<h4>agreement with <code>{html.escape(str(label))}</code></h4>")
@@ -45,16 +53,31 @@ def _metrics_html(metrics: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
-def _outlier_html(out_dir: Path, manifest: pd.DataFrame, top: int = 15) -> str:
-    files = sorted(out_dir.glob("*.parquet"))
-    if not files:
+def _outlier_html(base: Path) -> str:
+    top = base / "outliers_top.tsv"
+    if not top.exists():
         return "<p class='note'>No outlier detectors configured.</p>"
-    votes = pd.DataFrame({io.method_name(f): io.read_table(f).set_index("id")["is_outlier"] for f in files})
-    ranks = pd.DataFrame({io.method_name(f): io.read_table(f).set_index("id")["score"].rank(pct=True) for f in files})
-    summary = pd.DataFrame({"flagged_by": votes.sum(axis=1), "mean_rank_pct": ranks.mean(axis=1)})
-    summary = summary.sort_values(["flagged_by", "mean_rank_pct"], ascending=False).head(top)
-    summary = summary.join(manifest.set_index("id").drop(columns=["sha256"], errors="ignore"))
-    return summary.reset_index().to_html(index=False, float_format=lambda v: f"{v:.3f}")
+    table = io.read_table(top)
+    keep = [c for c in ["rank", "id", "score", "n_flagged", "path"] if c in table] + [
+        c for c in table.columns if c not in {"rank", "id", "score", "n_flagged", "path", "is_outlier", "width", "height"}
+        and not c.startswith(("isolation", "dbscan", "hdbscan", "gmm", "pca", "knn", "lof"))
+    ]
+    return table[keep].to_html(index=False, float_format=lambda v: f"{v:.3f}")
+
+
+def _duplicates_html(base: Path) -> str:
+    f = base / "duplicates" / "summary.json"
+    if not f.exists():
+        return ""
+    s = io.read_json(f)
+    text = (
+        f"{s['n_pairs']} near-duplicate pairs (cosine &ge; {s['threshold']}) in {s['n_sets']} sets, "
+        f"{s['n_redundant']} redundant images."
+    )
+    if s.get("n_cross_split_sets") is not None:
+        cls = "warn" if s["n_cross_split_sets"] else "note"
+        text += f" <span class='{cls}'>{s['n_cross_split_sets']} sets cross the split (possible train/test leakage).</span>"
+    return f"<h4>Near-duplicates</h4><p>{text}</p>"
 
 
 def write_report(
@@ -106,8 +129,11 @@ def write_report(
                 f = base / "figures" / fname
                 if f.exists():
                     out.append(f"<h4>{title}</h4><p class='note'>{note}</p>{_img(f)}")
-            out.append("<h4>Most outlying images</h4>")
-            out.append(_outlier_html(base / "outliers", manifest))
+            out.append("<h4>Most outlying images (consensus of all detectors)</h4>")
+            out.append(_outlier_html(base))
+            out.append(_duplicates_html(base))
+            for f in sorted((base / "figures" / "tree").glob("*.png")):
+                out.append(f"<h4>Hierarchy: {html.escape(f.stem)}</h4>{_img(f)}")
             for f in sorted((base / "figures" / "samples").glob("*.png")):
                 out.append(f"<h4>Sample images per cluster: {html.escape(f.stem)}</h4>{_img(f)}")
     out.append("</body></html>")

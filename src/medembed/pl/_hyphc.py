@@ -62,8 +62,10 @@ def poincare_disk(
     xy = xy[:, :2]
     n = len(xy)
     if s is None:
-        s = float(np.clip(3000.0 / max(n, 1), 0.5, 25.0))
-    ax.add_patch(mpatches.Circle((0, 0), 1.0, fill=False, lw=1.2, color="black"))
+        # Leaves near the boundary overlap along an arc: larger markers keep arcs visible.
+        on_rim = n and float(np.median(np.hypot(xy[:, 0], xy[:, 1]))) > 0.9
+        s = float(np.clip((12000.0 if on_rim else 3000.0) / max(n, 1), 4.0 if on_rim else 0.5, 40.0))
+    ax.add_patch(mpatches.Circle((0, 0), 1.0, fill=False, lw=0.8, color="0.75", zorder=0))
     ax.plot([0], [0], marker="+", color="0.4", ms=6)
     if colors is None:
         ax.scatter(xy[:, 0], xy[:, 1], s=s, alpha=alpha, lw=0, color="tab:blue")

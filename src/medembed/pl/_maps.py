@@ -37,7 +37,7 @@ def clusters_on_map(map_: Array, clusterings: dict[str, pd.DataFrame], *, map_na
         ax.set_xlabel(f"{pretty(map_name)} 1")
         ax.set_ylabel(f"{pretty(map_name)} 2")
     fig.suptitle(f"Clusterings on the {pretty(map_name)} map ({len(map_.ids)} images)", fontsize=14, fontweight="bold")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     save(fig, path)
 
 
@@ -68,7 +68,7 @@ def reductions(
             if c == 0:
                 ax.set_ylabel(f"coloured by {title}", fontsize=11)
     fig.suptitle("2-D maps compared", fontsize=14, fontweight="bold")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     save(fig, path)
 
 
@@ -87,5 +87,5 @@ def outliers_on_map(map_: Array, detections: dict[str, pd.DataFrame], *, map_nam
         ax.set_yticks([])
         ax.legend(loc="best", fontsize=8)
     fig.suptitle(f"Outlier detection on the {pretty(map_name)} map", fontsize=14, fontweight="bold")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     save(fig, path)

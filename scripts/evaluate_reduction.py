@@ -1,0 +1,20 @@
+"""Rule evaluate_reduction: how well one map keeps the feature-space neighbourhoods."""
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from medembed import io, tl
+from medembed.workflow import job_logging
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_logging(snakemake.log[0]):
+    emb, feats = io.read_array(snakemake.input.emb), io.read_array(snakemake.input.features)
+    table = pd.DataFrame(tl.reduction_metrics(feats.X, emb.X))
+    table.insert(0, "params_hash", tl.params_hash(emb.params))
+    table.insert(0, "features", snakemake.wildcards.features)
+    table.insert(0, "method", snakemake.wildcards.method)
+    table.insert(0, "kind", "reduce")
+    io.write_table(snakemake.output.metrics, table)
