@@ -1,7 +1,7 @@
 """Figures (scanpy's ``pl``): they only read results, never compute them."""
 
-from ._maps import clusters_on_map, outliers_on_map, reductions
 from ._hyphc import dendrogram_top, poincare_disk
+from ._maps import clusters_on_map, outliers_on_map, reductions
 from ._samples import cluster_samples
 from ._tree import tree_figure
 
