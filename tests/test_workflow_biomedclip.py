@@ -114,7 +114,8 @@ def test_image_text_and_combined_features(run):
     np.testing.assert_allclose(txt.X[0], mean, atol=1e-5)
     for feat in ("image", "text", "image_text"):
         metrics = io.read_table(base / feat / "metrics.tsv")
-        assert set(metrics["method"]) == {"kmeans", "hdbscan"}
+        assert set(metrics.loc[metrics["kind"] == "cluster", "method"]) == {"kmeans", "hdbscan"}
+        assert set(metrics.loc[metrics["kind"] == "reduce", "method"]) == {"pca", "umap"}
 
 
 def test_zero_shot_scores_and_accuracy(run):
