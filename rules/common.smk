@@ -73,10 +73,16 @@ def supervision_column(wildcards):
     return ds.get("supervision_label", default)
 
 
+def anomaly_params(wildcards):
+    """The dataset's known-anomaly definition, or None."""
+    return config["datasets"][wildcards.dataset].get("anomaly")
+
+
 def dataset_params(wildcards):
     """Reader settings; a downloaded dataset is read from where download_dataset put it."""
     params = dict(config["datasets"][wildcards.dataset])
     params.pop("supervision_label", None)
+    params.pop("anomaly", None)
     if params.pop("download", None) is not None:
         params["path"] = rules.download_dataset.output.dataset.format(**wildcards)
     return params
@@ -145,11 +151,17 @@ def all_outliers(wildcards):
 
 
 def all_metrics(wildcards):
-    """Every clustering's and every map's metrics table."""
-    return analysis_expand(
-        rules.evaluate_clustering.output.metrics, wildcards, method=CLUSTER
-    ) + analysis_expand(
-        rules.evaluate_reduction.output.metrics, wildcards, method=REDUCE
+    """Every clustering's, map's and outlier detector's metrics table."""
+    return (
+        analysis_expand(
+            rules.evaluate_clustering.output.metrics, wildcards, method=CLUSTER
+        )
+        + analysis_expand(
+            rules.evaluate_reduction.output.metrics, wildcards, method=REDUCE
+        )
+        + analysis_expand(
+            rules.evaluate_outliers.output.metrics, wildcards, method=OUTLIERS
+        )
     )
 
 

@@ -39,6 +39,28 @@ rule evaluate_reduction:
         "../scripts/evaluate_reduction.py"
 
 
+rule evaluate_outliers:
+    input:
+        scores=rules.detect_outliers.output.scores,
+        manifest=rules.make_manifest.output.manifest,
+    output:
+        metrics=f"{ANALYSIS}/metrics/outliers/{{method}}.tsv",
+    log:
+        f"{LOGS}/metrics/outliers/{{method}}.log",
+    wildcard_constraints:
+        method="|".join(OUTLIERS) if OUTLIERS else "^$",
+    conda:
+        "../envs/medembed.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        anomaly=anomaly_params,
+    script:
+        "../scripts/evaluate_outliers.py"
+
+
 rule gather_metrics:
     input:
         tables=all_metrics,

@@ -163,3 +163,19 @@ def test_registry_loads_every_step1_method():
         for name in names:
             assert registry.load(stage, name).__name__
             assert len(registry.code_version(stage, name)) == 12
+
+
+def test_evaluate_outliers_against_known_anomalies(blobs):
+    X, y = blobs
+    rng = np.random.default_rng(2)
+    far = rng.normal(size=(6, X.shape[1]))
+    Xo = np.vstack([X, far / np.linalg.norm(far, axis=1, keepdims=True)]).astype(np.float32)
+    ids = [f"i{k}" for k in range(len(Xo))]
+    manifest = pd.DataFrame({"id": ids, "kind": ["normal"] * len(X) + ["artefact"] * 6})
+    table = tl.outlier_table(ids, tl.make_outlier_detector("isolation_forest", contamination=0.05).fit(Xo))
+    rows = tl.evaluate_outliers(table, manifest, {"column": "kind", "values": ["artefact"]})
+    got = dict(zip(rows["metric"], rows["value"]))
+    assert got["auroc"] == pytest.approx(1.0) and got["average_precision"] == pytest.approx(1.0)
+    assert tl.evaluate_outliers(table, manifest, None).empty
+    with pytest.raises(ValueError, match="anomaly column 'nope'"):
+        tl.evaluate_outliers(table, manifest, {"column": "nope", "values": ["x"]})

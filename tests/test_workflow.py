@@ -18,7 +18,13 @@ pytestmark = pytest.mark.workflow
 CONFIG = {
     "datasets": {
         "slake_small": {"reader": "slake", "path": "data/slake"},
-        "folder_small": {"reader": "folder", "path": "data/folder", "label_name": "class"},
+        "folder_small": {
+            "reader": "folder",
+            "path": "data/folder",
+            "label_name": "class",
+            # One class stands in for known anomalies so the detectors get AUROC/AP.
+            "anomaly": {"column": "class", "values": ["Hand"]},
+        },
     },
     "encoder": {"name": "efficientnet_lite0", "batch_size": 16},
     "features": ["image"],
@@ -88,6 +94,13 @@ def test_every_artifact_is_complete_and_aligned(run):
         assert set(red["metric"]) >= {"trustworthiness", "knn_preservation"}
         assert (red["value"].between(0, 1)).all()
         assert {"silhouette_cosine", "davies_bouldin"} <= set(metrics["metric"])
+        out_rows = metrics[metrics["kind"] == "outliers"]
+        if ds == "folder_small":
+            assert set(out_rows["method"]) == set(CONFIG["outliers"])
+            assert set(out_rows["metric"]) >= {"auroc", "average_precision"}
+            assert out_rows["value"].between(0, 1).all()
+        else:
+            assert out_rows.empty  # no known anomalies: nothing scored
         knn = pp.read_neighbors(base / "neighbors.npz")
         assert knn.indices.shape == (n, min(30, n - 1)) and list(knn.ids) == list(manifest["id"])
         assert io.read_array(base / "pca.npz").X.shape == (n, 10)

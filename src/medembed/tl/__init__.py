@@ -32,6 +32,7 @@ __all__ = [
     "top_outliers",
     "cluster_table",
     "evaluate_clustering",
+    "evaluate_outliers",
     "fit_clusterer",
     "supervision_labels",
     "make_clusterer",
@@ -115,6 +116,22 @@ def params_hash(params: dict) -> str:
     import json
 
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def evaluate_outliers(scores: pd.DataFrame, manifest: pd.DataFrame, anomaly: dict | None) -> pd.DataFrame:
+    """AUROC / AP of one detector against known anomalies (manifest ``column`` in ``values``).
+
+    Without an anomaly definition the table is empty: nothing to score against.
+    """
+    if not anomaly:
+        return pd.DataFrame(columns=["label", "metric", "value"])
+    col = anomaly["column"]
+    if col not in manifest:
+        raise ValueError(f"anomaly column {col!r} is not in the manifest (columns: {list(manifest.columns)})")
+    truth = manifest.set_index("id")[col].reindex(scores["id"].astype(str))
+    is_anomaly = truth.isin(list(anomaly["values"])).to_numpy()
+    rows = outlier_metrics(scores["score"].to_numpy(), is_anomaly)
+    return pd.DataFrame([{**r, "label": col} for r in rows])
 
 
 def outlier_table(ids, model: BaseOutlierDetector) -> pd.DataFrame:
