@@ -109,7 +109,12 @@ def test_every_artifact_is_complete_and_aligned(run):
         dup = io.read_json(base / "duplicates" / "summary.json")
         assert dup["n_pairs"] >= 0 and dup["threshold"] == 0.98
         assert set(metrics["label"].dropna()) == set(labels)
-        assert metrics["value"].notna().all()
+        # Only internal metrics may be undefined, and only for a partition of < 2 clusters
+        # (DBSCAN at the tutorial's eps leaves these features all noise).
+        nan = metrics[metrics["value"].isna()]
+        assert set(nan["metric"]) <= {"silhouette_cosine", "davies_bouldin"}
+        k = metrics[metrics["metric"] == "n_clusters"].set_index("method")["value"]
+        assert all(k[m] < 2 for m in nan["method"])
         pngs = [base / "figures" / f for f in ("clusters.png", "reductions.png", "outliers.png")]
         pngs += [base / "figures" / "samples" / f"{m}.png" for m in CONFIG["cluster"]]
         pngs += [base / "figures" / "tree" / f"{m}.png" for m in ("hyphc", "hyphc_learned")]
