@@ -88,7 +88,8 @@ def test_every_artifact_is_complete_and_aligned(run):
             assert list(t["id"]) == list(manifest["id"])
             assert np.isfinite(t["score"]).all() and t["is_outlier"].dtype == bool
         metrics = io.read_table(base / "metrics.tsv")
-        assert set(metrics["method"]) == set(CONFIG["cluster"]) | set(CONFIG["reduce"])
+        scored = set(CONFIG["outliers"]) if "anomaly" in CONFIG["datasets"][ds] else set()
+        assert set(metrics["method"]) == set(CONFIG["cluster"]) | set(CONFIG["reduce"]) | scored
         assert {"features", "params_hash", "kind"} <= set(metrics.columns)
         red = metrics[metrics["kind"] == "reduce"]
         assert set(red["metric"]) >= {"trustworthiness", "knn_preservation"}
