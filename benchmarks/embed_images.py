@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo" / "slake-mini"
+
+# The same WordPiece vocabulary builder as the tiny test model (PubMedBERT's is unreachable).
+sys.path.insert(0, str(ROOT / "tests"))
+from openclip_fixture import build_vocab  # noqa: E402
 
 #: BiomedCLIP's open_clip_config.json (model_cfg + preprocess_cfg), text tower made local.
 BIOMEDCLIP_CONFIG = {
@@ -49,21 +54,6 @@ BIOMEDCLIP_CONFIG = {
 }
 
 
-def _vocab(texts) -> list[str]:
-    """WordPiece vocabulary from the texts (PubMedBERT's own vocab is not reachable offline)."""
-    from tokenizers.normalizers import BertNormalizer
-    from tokenizers.pre_tokenizers import BertPreTokenizer
-
-    norm, pre = BertNormalizer(lowercase=True), BertPreTokenizer()
-    words, chars = set(), set("abcdefghijklmnopqrstuvwxyz0123456789")
-    for t in texts:
-        for w, _ in pre.pre_tokenize_str(norm.normalize_str(t)):
-            words.add(w)
-            chars.update(w)
-    pieces = sorted(chars) + ["##" + c for c in sorted(chars)]
-    return ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + pieces + sorted(words - set(pieces))
-
-
 def build_random_biomedclip(workdir: str | Path, texts=()):
     """A loaded OpenCLIPEncoder with BiomedCLIP's architecture and random weights (CPU)."""
     import open_clip
@@ -74,7 +64,7 @@ def build_random_biomedclip(workdir: str | Path, texts=()):
     workdir = Path(workdir)
     text_dir = workdir / "pubmedbert-base-random"
     text_dir.mkdir(parents=True, exist_ok=True)
-    (text_dir / "vocab.txt").write_text("\n".join(_vocab(texts)) + "\n", encoding="utf-8")
+    (text_dir / "vocab.txt").write_text("\n".join(build_vocab(texts)) + "\n", encoding="utf-8")
     BertTokenizer(vocab=str(text_dir / "vocab.txt"), do_lower_case=True).save_pretrained(text_dir)
     BertConfig().save_pretrained(text_dir)  # bert-base: 12 layers, 768 wide, 30522 vocab
     cfg = json.loads(json.dumps(BIOMEDCLIP_CONFIG))
