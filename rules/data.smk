@@ -8,7 +8,7 @@ rule download_dataset:
         "../envs/medembed.yaml"
     params:
         download=download_params,
-        code=registry.module_version("datasets/_download.py"),
+        code=registry.module_version("datasets/_download.py", "_hub.py"),
     script:
         "../scripts/download_dataset.py"
 

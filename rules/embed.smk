@@ -44,7 +44,7 @@ rule embed_texts:
         encoder=config["encoder"],
         texts=config["texts"],
         code=registry.module_version(
-            "embed/_texts.py", "embed/_openclip.py", "features.py"
+            "embed/_texts.py", "embed/_openclip.py", "_hub.py", "features.py"
         ),
     script:
         "../scripts/embed_texts.py"
@@ -94,6 +94,8 @@ rule zero_shot:
     params:
         encoder=config["encoder"],
         prompts=config["zero_shot"],
-        code=registry.module_version("embed/_zeroshot.py", "embed/_openclip.py"),
+        code=registry.module_version(
+            "embed/_zeroshot.py", "embed/_openclip.py", "_hub.py"
+        ),
     script:
         "../scripts/zero_shot.py"

@@ -39,6 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from .. import io
+from .._hub import hub_offline, short_error
 from ._images import sha256_file
 from ._slake import SLAKE_SPLITS
 
@@ -187,13 +188,6 @@ def fetch_slake(
 # ----------------------------------------------------------------------------- sources
 
 
-def _offline() -> bool:
-    from huggingface_hub import constants
-
-    env = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE")
-    return bool(constants.HF_HUB_OFFLINE) or str(env).strip().upper() in {"1", "ON", "YES", "TRUE"}
-
-
 def _how_to_proceed(repo_id: str) -> str:
     return (
         "To proceed: (a) set source: local and local_path: to a SLAKE zip or directory "
@@ -235,7 +229,7 @@ def _fetch_hub(
         return cached
 
     what = f"{', '.join(missing)} of dataset {repo_id}" + (f"@{revision}" if revision else "")
-    if _offline():
+    if hub_offline():
         raise DatasetUnavailableError(
             f"cannot fetch {what}: HF_HUB_OFFLINE is set and the files are not in the Hugging Face "
             f"cache ({cache_dir or 'default HF_HUB_CACHE'}). {_how_to_proceed(repo_id)}"
@@ -247,7 +241,7 @@ def _fetch_hub(
     except Exception as exc:  # noqa: BLE001 - connection, DNS, HTTP and auth errors alike
         host = endpoint or "https://huggingface.co"
         raise DatasetUnavailableError(
-            f"cannot fetch {what} from {host} ({type(exc).__name__}: {_short(exc)}). "
+            f"cannot fetch {what} from {host} ({type(exc).__name__}: {short_error(exc, 200)}). "
             f"{_how_to_proceed(repo_id)}"
         ) from exc
     commit = getattr(info, "sha", None) or revision
@@ -265,14 +259,9 @@ def _fetch_hub(
         except Exception as exc:  # noqa: BLE001
             raise DatasetUnavailableError(
                 f"cannot fetch {fn} of dataset {repo_id}@{commit} ({type(exc).__name__}: "
-                f"{_short(exc)}). {_how_to_proceed(repo_id)}"
+                f"{short_error(exc, 200)}). {_how_to_proceed(repo_id)}"
             ) from exc
     return out
-
-
-def _short(exc: BaseException, n: int = 200) -> str:
-    msg = " ".join(str(exc).split())
-    return msg if len(msg) <= n else msg[: n - 3] + "..."
 
 
 def _snapshot_commit(raw: Mapping[str, Path]) -> str | None:

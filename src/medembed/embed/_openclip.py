@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from .._hub import hub_offline, short_error
 from ._base import Encoder
 
 log = logging.getLogger(__name__)
@@ -46,13 +47,6 @@ class ModelUnavailableError(RuntimeError):
     """Model files are neither cached nor downloadable (offline / hub unreachable)."""
 
 
-def _offline() -> bool:
-    from huggingface_hub import constants
-
-    env = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE")
-    return bool(constants.HF_HUB_OFFLINE) or str(env).strip().upper() in {"1", "ON", "YES", "TRUE"}
-
-
 def _cached(repo_id: str, filename: str, cache_dir) -> Path | None:
     from huggingface_hub import try_to_load_from_cache
 
@@ -63,14 +57,9 @@ def _cached(repo_id: str, filename: str, cache_dir) -> Path | None:
     return Path(p) if isinstance(p, str) and Path(p).is_file() else None
 
 
-def _short(exc: BaseException, n: int = 300) -> str:
-    msg = " ".join(str(exc).split())
-    return msg if len(msg) <= n else msg[: n - 3] + "..."
-
-
 def _probe_hub(repo_id: str, what: str, cache_dir, model_id: str, timeout: float = 10.0) -> None:
     """Raise :class:`ModelUnavailableError` at once if ``repo_id`` cannot be fetched."""
-    if _offline():
+    if hub_offline():
         raise ModelUnavailableError(
             f"cannot load {what}: HF_HUB_OFFLINE is set and they are not in the Hugging Face "
             f"cache ({cache_dir or 'default HF_HUB_CACHE'}). {_how_to_proceed(model_id)}"
@@ -81,7 +70,7 @@ def _probe_hub(repo_id: str, what: str, cache_dir, model_id: str, timeout: float
         HfApi().model_info(repo_id, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - connection, DNS, HTTP and auth errors alike
         raise ModelUnavailableError(
-            f"cannot load {what} ({type(exc).__name__}: {_short(exc)}). {_how_to_proceed(model_id)}"
+            f"cannot load {what} ({type(exc).__name__}: {short_error(exc, 300)}). {_how_to_proceed(model_id)}"
         ) from exc
 
 
@@ -175,7 +164,7 @@ class OpenCLIPEncoder(Encoder):
         except Exception as exc:  # noqa: BLE001
             raise ModelUnavailableError(
                 f"cannot download open_clip_config.json of {repo_id} ({type(exc).__name__}: "
-                f"{_short(exc)}). {_how_to_proceed(self.model_id)}"
+                f"{short_error(exc, 300)}). {_how_to_proceed(self.model_id)}"
             ) from exc
 
     @staticmethod
@@ -252,9 +241,9 @@ class OpenCLIPEncoder(Encoder):
                 oc_name, device="cpu", cache_dir=cache_dir, **kwargs
             )
         except Exception as exc:
-            if _offline():
+            if hub_offline():
                 raise ModelUnavailableError(
-                    f"cannot load {self.model_id} ({type(exc).__name__}: {_short(exc)}). "
+                    f"cannot load {self.model_id} ({type(exc).__name__}: {short_error(exc, 300)}). "
                     f"{_how_to_proceed(self.model_id)}"
                 ) from exc
             raise
