@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 with job_logging(snakemake.log[0]) as log:
     set_threads(snakemake.threads)
     feats = io.read_array(snakemake.input.features)
-    kw = {"knn": pp.read_neighbors(snakemake.input.knn)} if "knn" in snakemake.input.keys() else {}
+    kw = pp.knn_kwargs(snakemake.input.get("knn"))
     model = tl.make_clusterer(snakemake.wildcards.method, **snakemake.params.kwargs)
     labels = tl.supervision_labels(
         io.read_table(snakemake.input.manifest), feats.ids, snakemake.params.label_column

@@ -11,8 +11,8 @@ if TYPE_CHECKING:
 with job_logging(snakemake.log[0]) as log:
     set_threads(snakemake.threads)
     feats = io.read_array(snakemake.input.features)
-    kw = {"knn": pp.read_neighbors(snakemake.input.knn)} if "knn" in snakemake.input.keys() else {}
-    if "clusters" in snakemake.input.keys():
+    kw = pp.knn_kwargs(snakemake.input.get("knn"))
+    if snakemake.input.get("clusters") is not None:
         kw["clusters"] = io.read_table(snakemake.input.clusters)
     model = tl.make_outlier_detector(snakemake.wildcards.method, **snakemake.params.kwargs)
     model.fit(feats.X, **kw)

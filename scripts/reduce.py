@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 with job_logging(snakemake.log[0]):
     set_threads(snakemake.threads)
     feats = io.read_array(snakemake.input.features)
-    kw = {"knn": pp.read_neighbors(snakemake.input.knn)} if "knn" in snakemake.input.keys() else {}
+    kw = pp.knn_kwargs(snakemake.input.get("knn"))
     model = tl.make_reducer(snakemake.wildcards.method, **snakemake.params.kwargs)
     Y = model.fit_transform(feats.X, **kw)
     io.write_array(snakemake.output.emb, Y, feats.ids, params=model.get_params())

@@ -245,6 +245,11 @@ def read_neighbors(path: str | os.PathLike) -> Neighbors:
         )
 
 
+def knn_kwargs(path: str | os.PathLike | None) -> dict:
+    """``{"knn": graph}`` for a method given the shared graph's file, ``{}`` without one."""
+    return {} if path is None else {"knn": read_neighbors(path)}
+
+
 def resolve_knn(X, knn: Neighbors | None, n_neighbors: int, metric: str, *, who: str,
                 random_state=0, n_jobs: int = 1) -> Neighbors:
     """The graph a consumer should use: ``knn`` cut to ``n_neighbors``, or a new one from ``X``."""
