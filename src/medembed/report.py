@@ -53,16 +53,16 @@ def _metrics_html(metrics: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
-def _outlier_html(base: Path) -> str:
+def _outlier_html(base: Path, manifest: pd.DataFrame) -> str:
     top = base / "outliers_top.tsv"
     if not top.exists():
         return "<p class='note'>No outlier detectors configured.</p>"
     table = io.read_table(top)
-    keep = [c for c in ["rank", "id", "score", "n_flagged", "path"] if c in table] + [
-        c for c in table.columns if c not in {"rank", "id", "score", "n_flagged", "path", "is_outlier", "width", "height"}
-        and not c.startswith(("isolation", "dbscan", "hdbscan", "gmm", "pca", "knn", "lof"))
+    # The consensus columns a reader needs, then the image's own manifest columns.
+    shown = ["rank", "id", "score", "n_flagged"] + [
+        c for c in manifest.columns if c not in {"id", "sha256", "width", "height"}
     ]
-    return table[keep].to_html(index=False, float_format=lambda v: f"{v:.3f}")
+    return table[[c for c in shown if c in table]].to_html(index=False, float_format=lambda v: f"{v:.3f}")
 
 
 def _duplicates_html(base: Path) -> str:
@@ -130,7 +130,7 @@ def write_report(
                 if f.exists():
                     out.append(f"<h4>{title}</h4><p class='note'>{note}</p>{_img(f)}")
             out.append("<h4>Most outlying images (consensus of all detectors)</h4>")
-            out.append(_outlier_html(base))
+            out.append(_outlier_html(base, manifest))
             out.append(_duplicates_html(base))
             for f in sorted((base / "figures" / "tree").glob("*.png")):
                 out.append(f"<h4>Hierarchy: {html.escape(f.stem)}</h4>{_img(f)}")
