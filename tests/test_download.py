@@ -258,6 +258,61 @@ def test_unsafe_zip_entries_are_rejected(tmp_path, entry, reason):
     assert sorted(p.name for p in work.iterdir()) == []
 
 
+def test_zip_bomb_is_refused_before_anything_is_decompressed(tmp_path):
+    # 60 MB of zeros deflate to ~60 kB: ratio ~1000, far above the default max_ratio 100
+    z = _zip_demo(tmp_path / "bomb.zip", extra=[("Slake1.0/imgs/xmlab0/zeros.bin", b"\0" * 60_000_000)])
+    work = tmp_path / "work"
+    work.mkdir()
+    dest = work / "slake"
+    with pytest.raises(
+        DatasetIntegrityError,
+        match=r"bomb\.zip: compression ratio [\d,]+ of 'Slake1.0/imgs/xmlab0/zeros.bin' .* "
+        r"exceeds max_ratio=100",
+    ):
+        fetch_slake(dest, source="local", local_path=z, **DEMO_KW)
+    _assert_clean(work, dest)
+    assert list(work.iterdir()) == []
+    # the same archive passes once the limit is raised on purpose (the entry is extracted)
+    fetch_slake(dest, source="local", local_path=z, max_ratio=2000, **DEMO_KW)
+    assert (dest / "imgs" / "xmlab0" / "zeros.bin").stat().st_size == 60_000_000
+
+
+def test_zip_size_and_member_caps(slake_zip, tmp_path):
+    dest = tmp_path / "slake"
+    total = sum(i.file_size for i in zipfile.ZipFile(slake_zip).infolist())
+    n = len(zipfile.ZipFile(slake_zip).infolist())
+    with pytest.raises(DatasetIntegrityError, match=rf"{n:,} zip entries exceed max_members=10;"):
+        fetch_slake(dest, source="local", local_path=slake_zip, max_members=10, **DEMO_KW)
+    with pytest.raises(
+        DatasetIntegrityError,
+        match=rf"{total / 1e6:,.1f} MB uncompressed exceed max_unpacked_mb=1;",
+    ):
+        fetch_slake(dest, source="local", local_path=slake_zip, max_unpacked_mb=1, **DEMO_KW)
+    _assert_clean(tmp_path, dest)
+    with pytest.raises(ValueError, match="max_ratio=0 must be a positive number"):
+        fetch_slake(dest, source="local", local_path=slake_zip, max_ratio=0, **DEMO_KW)
+    # exactly at the limits: accepted
+    fetch_slake(
+        dest, source="local", local_path=slake_zip, max_members=n,
+        max_unpacked_mb=total / 1e6, **DEMO_KW,
+    )
+    assert len(read_slake(dest)[0]) == N_IMG
+
+
+def test_extraction_stops_when_the_directory_understates_sizes(slake_zip, tmp_path):
+    """Defence in depth: bytes written are counted even if the zip directory lied."""
+    import medembed.datasets._download as dl
+
+    dest = tmp_path / "slake"
+    limits = dl.ZipLimits(max_unpacked_mb=0.5)
+    out = tmp_path / "x"
+    out.mkdir()
+    with zipfile.ZipFile(slake_zip) as zf:
+        with pytest.raises(DatasetIntegrityError, match="more than max_unpacked_mb=0.5 MB written"):
+            dl._extract_zip(zf, out, "Slake1.0.zip", limits)
+    assert not dest.exists()
+
+
 def test_bad_json_count_and_missing_split(tmp_path):
     dest = tmp_path / "slake"
     z = _zip_demo(tmp_path / "badjson.zip", train_bytes=b"{not json")

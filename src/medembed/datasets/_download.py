@@ -10,8 +10,12 @@ Integrity, in the order it is checked:
    local directory) has its size and sha256 compared with the user's ``pins`` and with the
    lock file. The lock file is written on the first successful run and checked on every
    later run: any difference is a :class:`DatasetIntegrityError` naming the file;
-2. zip CRCs (``ZipFile.testzip``), then every member name: absolute paths, ``..``
-   components, drive letters and symlinks are rejected before anything is extracted;
+2. zip limits, before a byte is decompressed: at most ``max_members`` entries, at most
+   ``max_unpacked_mb`` MB in all, and no compression ratio above ``max_ratio`` (for the
+   archive, and for any entry of 1 MB or more), so a zip bomb fails with one line instead
+   of filling the disk; then every member name (absolute paths, ``..`` components, drive
+   letters and symlinks are rejected) and the CRCs (``ZipFile.testzip``). The extraction
+   counts the bytes it writes against the same total;
 3. the json files must parse as lists of QA records; the numbers of images and QA records
    must equal ``expected_images`` / ``expected_qa`` (``None`` skips a count).
 
@@ -55,6 +59,11 @@ MARKER = ".medembed_download.json"
 SPLIT_ALIASES = {"validate.json": "validation.json", "val.json": "validation.json"}
 _REQUIRED_QA_KEYS = ("img_name", "question", "answer")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+#: Default zip limits: SLAKE's imgs.zip is ~200 MB in ~3,000 entries with a ratio near 1.
+MAX_UNPACKED_MB = 20_000
+MAX_RATIO = 100
+MAX_MEMBERS = 200_000
+_RATIO_MIN_BYTES = 1 << 20
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -83,6 +92,9 @@ def fetch_slake(
     cache_dir: str | os.PathLike | None = None,
     endpoint: str | None = None,
     timeout: float = 10.0,
+    max_unpacked_mb: float = MAX_UNPACKED_MB,
+    max_ratio: float = MAX_RATIO,
+    max_members: int = MAX_MEMBERS,
 ) -> Path:
     """Fetch, verify and extract SLAKE into ``dest_dir``; return ``dest_dir``.
 
@@ -114,6 +126,10 @@ def fetch_slake(
     cache_dir, endpoint, timeout
         Hub cache directory (default ``HF_HUB_CACHE``), hub URL (default ``HF_ENDPOINT``) and
         the timeout in seconds of the reachability check and of each metadata request.
+    max_unpacked_mb, max_ratio, max_members
+        Zip limits checked before extraction: total uncompressed size in MB (10⁶ bytes),
+        compression ratio (uncompressed / compressed, of the archive and of every entry of
+        1 MB or more) and number of entries.
     """
     dest = Path(dest_dir)
     if source not in SOURCES:
@@ -126,6 +142,7 @@ def fetch_slake(
             raise ValueError(f"{key}={val!r} must be a positive integer or None")
     if timeout <= 0:
         raise ValueError(f"timeout={timeout!r} must be > 0 seconds")
+    limits = ZipLimits(max_unpacked_mb, max_ratio, max_members)
     pins = _check_pins(pins)
     lock_path = (
         Path(lock_file) if lock_file is not None else dest.with_name(dest.name + ".lock.json")
@@ -168,7 +185,7 @@ def fetch_slake(
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     try:
-        _assemble(raw, tmp, splits)
+        _assemble(raw, tmp, splits, limits)
         counts = _verify_layout(tmp, splits, expected_images, expected_qa)
         record = {**origin, "files": digests, **counts}
         io.write_json(tmp / MARKER, record)
@@ -425,12 +442,67 @@ def _member_problem(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def _open_zip(path: Path, label: str) -> zipfile.ZipFile:
+class ZipLimits:
+    """Caps on a zip's size, compression ratio and entry count (see :func:`fetch_slake`)."""
+
+    def __init__(
+        self,
+        max_unpacked_mb: float = MAX_UNPACKED_MB,
+        max_ratio: float = MAX_RATIO,
+        max_members: int = MAX_MEMBERS,
+    ) -> None:
+        for key, val in (
+            ("max_unpacked_mb", max_unpacked_mb), ("max_ratio", max_ratio),
+            ("max_members", max_members),
+        ):
+            if isinstance(val, bool) or not isinstance(val, (int, float)) or val <= 0:
+                raise ValueError(f"{key}={val!r} must be a positive number")
+        self.max_bytes = int(max_unpacked_mb * 1_000_000)
+        self.max_ratio = float(max_ratio)
+        self.max_members = int(max_members)
+
+    def check(self, zf: zipfile.ZipFile, label: str) -> int:
+        """Raise if ``zf`` exceeds a limit (from its directory, nothing decompressed)."""
+        infos = zf.infolist()
+        if len(infos) > self.max_members:
+            raise DatasetIntegrityError(
+                f"{label}: {len(infos):,} zip entries exceed max_members={self.max_members:,}; "
+                "nothing extracted (raise download.max_members if the archive is trusted)"
+            )
+        total = sum(i.file_size for i in infos)
+        packed = sum(i.compress_size for i in infos)
+        if total > self.max_bytes:
+            raise DatasetIntegrityError(
+                f"{label}: {total / 1e6:,.1f} MB uncompressed exceed max_unpacked_mb="
+                f"{self.max_bytes / 1e6:g}; nothing extracted (raise download.max_unpacked_mb "
+                "if the archive is trusted)"
+            )
+        worst = max(
+            (i for i in infos if i.file_size >= _RATIO_MIN_BYTES),
+            key=lambda i: i.file_size / max(i.compress_size, 1),
+            default=None,
+        )
+        for what, size, comp in (
+            ("the archive", total, packed),
+            *([(repr(worst.filename), worst.file_size, worst.compress_size)] if worst else []),
+        ):
+            ratio = size / max(comp, 1)
+            if size >= _RATIO_MIN_BYTES and ratio > self.max_ratio:
+                raise DatasetIntegrityError(
+                    f"{label}: compression ratio {ratio:,.0f} of {what} ({size / 1e6:,.1f} MB "
+                    f"from {comp / 1e6:,.3f} MB) exceeds max_ratio={self.max_ratio:g}, a zip "
+                    "bomb? nothing extracted (raise download.max_ratio if the archive is trusted)"
+                )
+        return total
+
+
+def _open_zip(path: Path, label: str, limits: ZipLimits | None = None) -> zipfile.ZipFile:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise DatasetIntegrityError(f"{label}: not a readable zip file ({exc})") from exc
     try:
+        (limits or ZipLimits()).check(zf, label)
         bad = [(i.filename, why) for i in zf.infolist() if (why := _member_problem(i))]
         if bad:
             shown = "; ".join(f"{n!r}: {w}" for n, w in bad[:5])
@@ -469,7 +541,11 @@ def _zip_root(names: Iterable[str]) -> tuple[str, bool]:
     return "", True
 
 
-def _extract_zip(zf: zipfile.ZipFile, dest: Path, label: str) -> None:
+def _extract_zip(
+    zf: zipfile.ZipFile, dest: Path, label: str, limits: ZipLimits | None = None
+) -> None:
+    limits = limits or ZipLimits()
+    budget = limits.max_bytes  # defence in depth: the sizes in the directory could lie
     names = [i.filename for i in zf.infolist()]
     prefix, images_at_top = _zip_root(names)
     root = dest.resolve()
@@ -493,7 +569,14 @@ def _extract_zip(zf: zipfile.ZipFile, dest: Path, label: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             with zf.open(info) as src, open(target, "xb") as out:
-                shutil.copyfileobj(src, out, 1 << 20)
+                while block := src.read(1 << 20):
+                    budget -= len(block)
+                    if budget < 0:
+                        raise DatasetIntegrityError(
+                            f"{label}: more than max_unpacked_mb={limits.max_bytes / 1e6:g} "
+                            "MB written while extracting; stopped"
+                        )
+                    out.write(block)
         except FileExistsError as exc:
             raise DatasetIntegrityError(f"{label}: duplicate entry {info.filename!r}") from exc
 
@@ -508,7 +591,9 @@ def _names(raw: Mapping[str, Path], n: int = 6) -> str:
 # ----------------------------------------------------------------------------- assembly
 
 
-def _assemble(raw: Mapping[str, Path], tmp: Path, splits: Sequence[str]) -> None:
+def _assemble(
+    raw: Mapping[str, Path], tmp: Path, splits: Sequence[str], limits: ZipLimits | None = None
+) -> None:
     """Build the SLAKE layout in ``tmp`` from the raw files."""
     zips = {n: p for n, p in raw.items() if n.lower().endswith(".zip")}
     jsons = {n: p for n, p in raw.items() if n.lower().endswith(".json")}
@@ -532,8 +617,9 @@ def _assemble(raw: Mapping[str, Path], tmp: Path, splits: Sequence[str]) -> None
                 f"several zips found, cannot tell which holds the images: {sorted(image_zips)}"
             )
         zname = image_zips[0]
-        with _open_zip(zips[zname], zname) as zf:  # checks CRCs and names before extracting
-            _extract_zip(zf, tmp, zname)
+        # checks limits, names and CRCs before extracting
+        with _open_zip(zips[zname], zname, limits) as zf:
+            _extract_zip(zf, tmp, zname, limits)
         for name, path in jsons.items():
             target = tmp / name
             if "/" not in name and not target.exists():
