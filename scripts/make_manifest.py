@@ -16,7 +16,8 @@ with job_logging(snakemake.log[0]):
     if reader != "folder":
         cfg.pop("label_name", None)
     manifest, skipped, labels = datasets.make_manifest(
-        reader, path, strict=strict, name=snakemake.wildcards.dataset, **cfg
+        reader, path, strict=strict, name=snakemake.wildcards.dataset,
+        threads=snakemake.threads, **cfg,
     )
     qa = datasets.read_qa(path) if reader == "slake" else pd.DataFrame(columns=["image_id"])
     io.write_table(snakemake.output.qa, qa)
@@ -24,5 +25,14 @@ with job_logging(snakemake.log[0]):
     io.write_table(
         snakemake.output.manifest,
         manifest,
-        params={"reader": reader, "path": path, "label_columns": labels, "n_skipped": len(skipped)},
+        params={
+            "reader": reader,
+            "path": path,
+            "label_columns": labels,
+            "n_skipped": len(skipped),
+            "decode": manifest.attrs["decode"],
+            "frames": cfg.get("frames", "middle"),
+            "dicom_tags": list(cfg.get("dicom_tags") or []),
+            "keep_identifiers": bool(cfg.get("keep_identifiers", False)),
+        },
     )
