@@ -356,6 +356,13 @@ def make_hostile_corpus(dest: str | os.PathLike, *, n_good: int = 4, frames: str
     target = good["Hand"][3].name
     os.symlink(f"../Hand/{target}", ln / "inside.jpeg")
     t.add("links/inside.jpeg", "embedded", f"link to Hand/{target} (inside the folder)")
+    os.symlink("../dicom/IM000001", ln / "IM_link")
+    t.add("links/IM_link", "embedded", "extension-less link to a DICOM file inside the folder",
+          ids=["links/IM_link"])
+    os.symlink("../formats/README.txt", ln / "notes_link")
+    t.add("links/notes_link", "ignored", "extension-less link to a text file inside the folder")
+    os.symlink(os.path.relpath(outside / "secret.png", ln), ln / "outside_noext")
+    t.add("links/outside_noext", "ignored", "extension-less link leaving the folder: not sniffed")
     os.symlink("../CXR", ln / "cxr_folder")
     t.add("links/cxr_folder", "skipped", "link to a folder", reason=r"^link to a folder")
     (root / "empty_folder").mkdir()

@@ -14,10 +14,11 @@ Ids
     keeps its whole name (``1.2.840.113619.2.55.3.604`` stays as is).
 
 Links
-    a link to a file inside the folder is read like the file. A broken link, and a link whose
-    target lies outside the folder (skipped for safety: a dataset must not read files it
-    does not contain), become candidates that are skipped with that reason; so does a linked
-    folder, which is not followed.
+    a link to a file inside the folder is read like the file. A broken link with an image
+    extension, and one whose target lies outside the folder (skipped for safety: a dataset
+    must not read files it does not contain), become candidates that are skipped with that
+    reason; so does a linked folder, which is not followed. Links without an image extension
+    are sniffed for DICOM only when they point to a file inside the folder.
 """
 
 from __future__ import annotations
@@ -50,14 +51,18 @@ def _link_problem(p: Path, root_real: Path) -> str | None:
     return None
 
 
-def _candidate(p: Path, exts: set[str]) -> bool:
-    """A file to list: an image extension, or (for other names) a DICOM preamble."""
+def _candidate(p: Path, exts: set[str], root_real: Path) -> bool:
+    """A file to list: an image extension, or (for other names) a DICOM preamble.
+
+    A link without an image extension is sniffed only when its target is a file inside the
+    folder; a broken or outside one cannot be told from any other file and is not listed.
+    """
     if p.name.lower() in _IGNORED_NAMES:
         return False
     if p.suffix.lower() in exts:
         return True
-    if p.is_symlink():  # never read a link's target to sniff it; list extension-less links
-        return p.suffix == ""
+    if p.is_symlink() and _link_problem(p, root_real) is not None:
+        return False
     return is_dicom(p)
 
 
@@ -113,7 +118,7 @@ def read_folder(
         dirnames[:] = subdirs
         for fn in sorted(filenames):
             p = here / fn
-            if fn.startswith(".") or not _candidate(p, exts):
+            if fn.startswith(".") or not _candidate(p, exts, root_real):
                 continue
             found.append((p, _link_problem(p, root_real) if p.is_symlink() else None))
     found.sort(key=lambda x: x[0].relative_to(root).as_posix())
