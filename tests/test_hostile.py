@@ -128,6 +128,16 @@ def test_colour_modes_become_correct_rgb(corpus):
     np.testing.assert_array_equal(uni, np.asarray(Image.open(hand).convert("RGB")))
 
 
+def test_exif_orientation_and_alpha_rounding(tmp_path):
+    im = Image.new("RGB", (40, 20), (10, 20, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    im.save(tmp_path / "o.jpg", exif=exif)
+    assert datasets.load_image(tmp_path / "o.jpg").size == (20, 40)
+    Image.new("RGBA", (2, 2), (200, 100, 50, 128)).save(tmp_path / "half.png")
+    assert np.asarray(datasets.load_image(tmp_path / "half.png"))[0, 0].tolist() == [100, 50, 25]
+
+
 def test_dicom_pixels(corpus):
     root, _ = corpus
     ct = px(root, "dicom/ct.dcm")[0, :, 0].astype(int)  # -1000..1000, window 0 ± 500

@@ -176,9 +176,10 @@ def pil_to_rgb(im: Image.Image) -> Image.Image:
     if mode == "PA":
         return pil_to_rgb(im.convert("RGBA"))
     if mode in ("RGBA", "LA", "RGBa", "La"):
-        rgba = np.asarray(im.convert("RGBA"), dtype=np.float64)
-        rgb = rgba[..., :3] * (rgba[..., 3:4] / 255.0)  # onto black
-        return Image.fromarray(np.rint(rgb).astype(np.uint8), mode="RGB")
+        rgba = np.asarray(im.convert("RGBA"))
+        alpha = rgba[..., 3:4].astype(np.uint16)
+        rgb = (rgba[..., :3].astype(np.uint16) * alpha + 127) // 255  # onto black
+        return Image.fromarray(rgb.astype(np.uint8), mode="RGB")
     if mode in ("I", "F") or mode.startswith("I;16"):
         arr = np.asarray(im)
         return gray_to_rgb(scale_to_uint8(arr))
@@ -194,7 +195,10 @@ def _load_pillow(path: Path, max_pixels, max_aspect_ratio) -> Image.Image:
         with Image.open(path) as im:
             check_size(im.width, im.height, max_pixels, max_aspect_ratio)
             im.load()  # forces a full decode: truncated files fail here
-            im = ImageOps.exif_transpose(im)
+            try:
+                im = ImageOps.exif_transpose(im)
+            except Exception:  # noqa: BLE001 - a broken EXIF block: keep the stored orientation
+                pass
             return pil_to_rgb(im)
     except Image.DecompressionBombError as exc:
         m = re.search(r"\((\d+) pixels\)", str(exc))
