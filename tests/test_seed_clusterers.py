@@ -170,3 +170,27 @@ def test_spectral_reuses_graph():
         SpectralClusterer(3, n_neighbors=25).fit(X, knn=g)
     with pytest.raises(ValueError, match="kNN graph has 300 samples but X has 200"):
         SpectralClusterer(3).fit(X[:200], knn=g)
+
+
+def test_gmm_auto_covariance_and_mixture_rebuilt_from_artifacts():
+    from medembed.tl.cluster._gmm import mixture_artifacts, mixture_from_artifacts
+
+    X1, y1 = make_blobs(n_samples=1000, centers=((4, -4), (0, 0)), random_state=42)
+    X1 = X1.dot(np.array([[0.374, 0.95], [0.732, 0.598]]))  # seed 003's sheared blobs
+    X2, _ = make_blobs(n_samples=250, centers=1, random_state=42)
+    X = np.r_[X1, X2 + [6, -8]]
+    m = GMMClusterer(k_range=(2, 4), covariance_type="auto").fit(X)
+    assert (m.n_components_, m.covariance_type_) == (3, "full")
+    assert set(m.criterion_scores_) == {(k, t) for k in (2, 3, 4) for t in ("full", "diag", "tied", "spherical")}
+    for gm in (m.model_, GMMClusterer(n_components=3, covariance_type="spherical").fit(X).model_):
+        arts = mixture_artifacts(gm)
+        again = mixture_from_artifacts(arts)
+        np.testing.assert_allclose(again.score_samples(X), gm.score_samples(X), rtol=1e-12)
+        np.testing.assert_array_equal(again.predict(X), gm.predict(X))
+        del arts["precisions_cholesky"]  # recomputed from the covariances
+        np.testing.assert_allclose(mixture_from_artifacts(arts).score_samples(X), gm.score_samples(X), rtol=1e-8)
+    assert m.covariances_.shape == (3, 2, 2) and m.precisions_cholesky_.shape == (3, 2, 2)
+    with pytest.raises(ValueError, match="missing"):
+        mixture_from_artifacts({"weights": m.weights_})
+    with pytest.raises(ValueError, match="do not fit"):
+        mixture_from_artifacts({**mixture_artifacts(m.model_), "covariance_type": np.asarray("diag")})

@@ -73,6 +73,8 @@ def test_degenerate_inputs(name, planted):
     [
         (GMMDensityOutliers(contamination=0.0), "contamination=0.0"),
         (GMMDensityOutliers(covariance_type="block"), "covariance_type='block'"),
+        (GMMDensityOutliers(refit="yes"), "refit='yes'"),
+        (GMMDensityOutliers(k_range=(3, 1)), r"k_range=\(3, 1\)"),
         (PCAReconstructionOutliers(n_components=1.5), "n_components=1.5"),
         (PCAReconstructionOutliers(contamination=0.7), "contamination=0.7"),
         (KNNDistanceOutliers(aggregate="median"), "aggregate='median'"),
@@ -88,10 +90,69 @@ def test_bad_params(est, match, planted):
 def test_gmm_density_is_the_seed_rule(planted):
     X, _ = planted
     det = GMMDensityOutliers(n_components=3, covariance_type="full", contamination=0.04).fit(X)
-    gm = GaussianMixture(n_components=3, covariance_type="full", random_state=42).fit(X.astype(np.float64))
+    gm = GaussianMixture(n_components=3, covariance_type="full", n_init=10, random_state=42).fit(
+        X.astype(np.float64)
+    )
     dens = gm.score_samples(X.astype(np.float64))
     np.testing.assert_allclose(det.scores_, -dens, rtol=1e-6)
     np.testing.assert_array_equal(det.is_outlier_, dens < np.percentile(dens, 4.0))
+    assert det.source_ == "fixed" and not det.refitted_
+
+
+def _seed_003_data():
+    """The seed's data set: two sheared blobs and a round one (k=3, full covariances)."""
+    X1, _ = make_blobs(n_samples=1000, centers=((4, -4), (0, 0)), random_state=42)
+    X1 = X1.dot(np.array([[0.374, 0.95], [0.732, 0.598]]))
+    X2, _ = make_blobs(n_samples=250, centers=1, random_state=42)
+    return np.r_[X1, X2 + [6, -8]]
+
+
+def test_gmm_density_chooses_k_and_covariance_type_by_bic():
+    X = _seed_003_data()
+    det = GMMDensityOutliers(k_range=(1, 5)).fit(X)
+    # the seed's search over k in 1..10 and four covariance types finds k=3, full
+    assert (det.n_components_, det.covariance_type_, det.source_) == (3, "full", "bic")
+    assert set(det.bic_) == {(k, t) for k in range(1, 6) for t in ("full", "diag", "tied", "spherical")}
+    assert min(det.bic_, key=det.bic_.get) == (3, "full")
+    assert det.is_outlier_.sum() == 50  # 4 % of 1250
+    # small n against d: "full" (and "tied") have more parameters than samples and are skipped
+    Xs = np.random.default_rng(0).normal(size=(60, 12))
+    small = GMMDensityOutliers(k_range=(1, 2)).fit(Xs)
+    assert {t for _, t in small.bic_} == {"diag", "spherical"}
+
+
+def test_gmm_density_scores_with_the_gmm_clusterers_mixture(tmp_path):
+    from medembed.tl.cluster._gmm import GMMClusterer
+
+    X = _seed_003_data()
+    gmm = GMMClusterer(k_range=(2, 4), covariance_type="full").fit(X)
+    names = ("weights_", "means_", "covariances_", "precisions_cholesky_", "covariance_type_")
+    np.savez(tmp_path / "gmm.model.npz", **{n.rstrip("_"): np.asarray(getattr(gmm, n)) for n in names})
+    with np.load(tmp_path / "gmm.model.npz") as saved:
+        det = GMMDensityOutliers().fit(X, mixture=saved)
+    assert det.source_ == "given" and det.bic_ == {}
+    np.testing.assert_allclose(det.scores_, -gmm.extra_columns_["log_density"], rtol=1e-10)
+    dens = gmm.model_.score_samples(X)
+    np.testing.assert_array_equal(det.is_outlier_, dens < np.percentile(dens, 4.0))
+    with pytest.raises(ValueError, match="dimension 2 but X has 3 features"):
+        GMMDensityOutliers().fit(np.c_[X, X[:, :1]], mixture=gmm.model_)
+
+
+def test_gmm_density_refit_follows_the_seeds_tip():
+    rng = np.random.default_rng(3)
+    inl, _ = make_blobs(900, centers=3, n_features=4, cluster_std=1.0, random_state=3)
+    X = np.r_[inl, rng.uniform(-40, 40, size=(60, 4))]
+    one = GMMDensityOutliers(n_components=3, covariance_type="full").fit(X)
+    two = GMMDensityOutliers(n_components=3, covariance_type="full", refit=True).fit(X)
+    assert two.refitted_ and not one.refitted_
+    # reference: fit, drop the flagged 4 %, refit from the first mixture, rescore everything
+    keep = ~one.is_outlier_
+    ref = GaussianMixture(3, covariance_type="full", weights_init=one.model_.weights_,
+                          means_init=one.model_.means_, precisions_init=one.model_.precisions_,
+                          random_state=42).fit(X[keep])
+    np.testing.assert_allclose(two.scores_, -ref.score_samples(X), rtol=1e-5)
+    # the refitted mixture no longer stretches its covariances over the outliers
+    assert np.linalg.det(two.model_.covariances_).sum() < np.linalg.det(one.model_.covariances_).sum()
 
 
 def test_pca_error_is_reconstruction_mse(planted):

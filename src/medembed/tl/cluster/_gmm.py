@@ -1,17 +1,24 @@
 """Gaussian mixture clustering with the number of components chosen by BIC or AIC (seed 003).
 
-``n_components=None`` fits one mixture per k in ``k_range`` and keeps the one with
-the lowest ``criterion`` (BIC by default: it picks simpler mixtures than AIC). The
-search runs on a random subsample of ``sample_size`` rows, then the chosen k is
-refitted on all rows. ``bayesian=True`` instead fits a variational Dirichlet-process
-mixture with ``max(k_range)`` components (or ``n_components``) and lets it switch
-off the components it does not need.
+``n_components=None`` fits one mixture per k in ``k_range`` (and, with
+``covariance_type="auto"``, per covariance type full/diag/tied/spherical, each where it
+fits, see :func:`fitting_covariance_types`) and keeps the one with the lowest
+``criterion`` (BIC by default: it picks simpler mixtures than AIC), exactly the seed's
+search. The search runs on a random subsample of ``sample_size`` rows, then the chosen
+mixture is refitted on all rows. ``bayesian=True`` instead fits a variational
+Dirichlet-process mixture with ``max(k_range)`` components (or ``n_components``) and lets
+it switch off the components it does not need.
 
 The default ``covariance_type="diag"`` suits PCA-reduced features (``pp.pca``, 50
 dimensions: decorrelated axes). It costs ``O(n k d)`` per EM step and has ``2d``
 parameters per component; ``"full"`` (the seed's default) has ``d(d+3)/2`` = 1325 per
 component at d=50, so BIC merges every cluster smaller than a few thousand points
 and each step costs ``O(n k d^2)``. Use "full" on low-dimensional inputs.
+
+The fitted mixture is kept as artifacts (``weights_``, ``means_``, ``covariances_``,
+``precisions_cholesky_``, ``covariance_type_``; :func:`mixture_artifacts`), so that
+``gmm_density`` scores with the very mixture selected here: :func:`mixture_from_artifacts`
+rebuilds a scikit-learn ``GaussianMixture`` from them without refitting.
 """
 
 from __future__ import annotations
@@ -22,6 +29,10 @@ from sklearn.utils import check_random_state
 
 from ..._validation import Interval, Options
 from .._base import BaseClusterer
+
+COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
+#: what a mixture is made of, as saved in ``cluster/gmm.model.npz`` (names without "_")
+MIXTURE_KEYS = ("weights", "means", "covariances", "precisions_cholesky", "covariance_type")
 
 
 def _check_range(est, k_range, n):
@@ -40,14 +51,139 @@ def _check_range(est, k_range, n):
     return int(k_range[0]), int(min(k_range[1], n))
 
 
+def n_mixture_parameters(k: int, d: int, covariance_type: str) -> int:
+    """Free parameters of a ``k``-component mixture in ``d`` dimensions (what BIC counts)."""
+    cov = {
+        "full": k * d * (d + 1) // 2,
+        "diag": k * d,
+        "tied": d * (d + 1) // 2,
+        "spherical": k,
+    }[covariance_type]
+    return cov + k * d + k - 1
+
+
+def fitting_covariance_types(n: int, d: int, k: int, types=COVARIANCE_TYPES) -> list[str]:
+    """The covariance types a ``k``-component mixture can be fitted with on ``n`` samples.
+
+    A type "fits" when the mixture has fewer free parameters than samples: beyond that
+    the covariances are not estimable (the fit only lives on ``reg_covar``) and BIC is
+    meaningless. With PCA-50 features ``full`` needs n > 1325 k and ``tied`` n > 1325.
+    """
+    return [t for t in types if n_mixture_parameters(k, d, t) < n]
+
+
+def select_mixture(
+    X,
+    k_range,
+    *,
+    covariance_types=COVARIANCE_TYPES,
+    criterion: str = "bic",
+    n_init: int = 10,
+    max_iter: int = 200,
+    reg_covar: float = 1e-6,
+    sample_size: int | None = 10_000,
+    random_state=42,
+    who: str = "select_mixture",
+):
+    """Seed 003's search: the (k, covariance type) with the lowest BIC (or AIC).
+
+    Every ``k`` in ``k_range`` and every type in ``covariance_types`` that fits (see
+    :func:`fitting_covariance_types`) is fitted with ``n_init`` restarts on a random
+    subsample of ``sample_size`` rows. Returns ``(k, covariance_type, scores)`` with
+    ``scores[(k, type)]`` the criterion; raises if nothing fits.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    lo, hi = int(k_range[0]), int(min(k_range[1], n))
+    rng = check_random_state(random_state)
+    S = X
+    if sample_size is not None and n > sample_size:
+        S = X[np.sort(rng.choice(n, sample_size, replace=False))]
+    seed = None if random_state is None else int(random_state)
+    scores = {}
+    for ct in covariance_types:
+        for k in range(lo, min(hi, S.shape[0]) + 1):
+            if ct not in fitting_covariance_types(S.shape[0], d, k, (ct,)):
+                continue
+            m = GaussianMixture(
+                n_components=k, covariance_type=ct, n_init=n_init, max_iter=max_iter,
+                reg_covar=reg_covar, random_state=seed,
+            ).fit(S)
+            scores[(k, ct)] = float(m.bic(S) if criterion == "bic" else m.aic(S))
+    if not scores:
+        raise ValueError(
+            f"{who}: no mixture with k in [{lo}, {hi}] and covariance_type in {list(covariance_types)} "
+            f"has fewer parameters than the {S.shape[0]} samples in {d} dimensions; reduce the "
+            "dimension (pp.pca) or use covariance_type 'diag' / 'spherical'"
+        )
+    k, ct = min(scores, key=scores.get)
+    return k, ct, scores
+
+
+def mixture_artifacts(gm) -> dict:
+    """The arrays that define a fitted ``GaussianMixture``, keyed as in :data:`MIXTURE_KEYS`."""
+    return {
+        "weights": np.asarray(gm.weights_),
+        "means": np.asarray(gm.means_),
+        "covariances": np.asarray(gm.covariances_),
+        "precisions_cholesky": np.asarray(gm.precisions_cholesky_),
+        "covariance_type": np.asarray(str(gm.covariance_type)),
+    }
+
+
+def mixture_from_artifacts(d) -> GaussianMixture:
+    """A fitted ``GaussianMixture`` rebuilt from saved artifacts, without refitting.
+
+    ``d``: a mapping (a dict, or the ``np.load`` of ``cluster/gmm.model.npz``) with
+    ``weights``, ``means``, ``covariances`` and ``covariance_type`` (keys may carry
+    scikit-learn's trailing underscore); ``precisions_cholesky`` is recomputed from the
+    covariances when absent. ``score_samples``/``predict`` then equal the original's.
+    """
+    from sklearn.mixture._gaussian_mixture import _compute_precision_cholesky
+
+    def get(name):
+        for key in (name, name + "_"):
+            if key in d:
+                return np.asarray(d[key])
+        return None
+
+    missing = [k for k in ("weights", "means", "covariances", "covariance_type") if get(k) is None]
+    if missing:
+        raise ValueError(f"mixture_from_artifacts: missing {missing} (have {sorted(d)})")
+    ct = str(get("covariance_type"))
+    if ct not in COVARIANCE_TYPES:
+        raise ValueError(f"mixture_from_artifacts: covariance_type={ct!r} is invalid; allowed: {COVARIANCE_TYPES}")
+    weights = get("weights").astype(np.float64)
+    means = np.atleast_2d(get("means").astype(np.float64))
+    cov = get("covariances").astype(np.float64)
+    k, dim = means.shape
+    expected = {"full": (k, dim, dim), "diag": (k, dim), "tied": (dim, dim), "spherical": (k,)}[ct]
+    if weights.shape != (k,) or cov.shape != expected:
+        raise ValueError(
+            f"mixture_from_artifacts: weights {weights.shape} / covariances {cov.shape} do not fit "
+            f"{k} components of dimension {dim} with covariance_type={ct!r} (expected {expected})"
+        )
+    prec = get("precisions_cholesky")
+    if prec is None:
+        prec = _compute_precision_cholesky(cov, ct)
+    gm = GaussianMixture(n_components=k, covariance_type=ct)
+    gm._set_parameters((weights, means, cov, prec.astype(np.float64)))
+    gm.n_features_in_ = dim
+    gm.converged_ = True
+    gm.n_iter_ = 0
+    gm.lower_bound_ = -np.inf
+    return gm
+
+
 class GMMClusterer(BaseClusterer):
-    """Gaussian mixture model; k by BIC/AIC over ``k_range`` or a Bayesian (DP) mixture."""
+    """Gaussian mixture model; k (and the covariance type with "auto") by BIC/AIC over
+    ``k_range``, or a Bayesian (DP) mixture."""
 
     _parameter_constraints = {
         "n_components": [Interval(int, 1, None, closed="left"), None],
         "k_range": [list, tuple],
         "criterion": [Options("bic", "aic")],
-        "covariance_type": [Options("full", "diag", "tied", "spherical")],
+        "covariance_type": [Options("full", "diag", "tied", "spherical", "auto")],
         "bayesian": [bool],
         "n_init": [Interval(int, 1, None, closed="left")],
         "max_iter": [Interval(int, 1, None, closed="left")],
@@ -82,63 +218,57 @@ class GMMClusterer(BaseClusterer):
         self.sample_size = sample_size
         self.random_state = random_state
 
-    def _gmm(self, k, seed):
-        return GaussianMixture(
-            n_components=k,
-            covariance_type=self.covariance_type,
-            n_init=self.n_init,
-            max_iter=self.max_iter,
-            reg_covar=self.reg_covar,
-            random_state=seed,
-        )
-
-    def _select(self, X):
-        """Scores per k on a subsample; returns the chosen k."""
-        n = X.shape[0]
-        lo, hi = _check_range(self, self.k_range, n)
-        rng = check_random_state(self.random_state)
-        S = X
-        if self.sample_size is not None and n > self.sample_size:
-            S = X[np.sort(rng.choice(n, self.sample_size, replace=False))]
-        seed = None if self.random_state is None else int(self.random_state)
-        scores = {}
-        for k in range(lo, min(hi, S.shape[0]) + 1):
-            m = self._gmm(k, seed).fit(S)
-            scores[k] = float(m.bic(S) if self.criterion == "bic" else m.aic(S))
-        self.criterion_scores_ = scores
-        return min(scores, key=scores.get)
+    def _types(self):
+        return COVARIANCE_TYPES if self.covariance_type == "auto" else (self.covariance_type,)
 
     def fit(self, X, y=None):
         X = self._validate(X).astype(np.float64)
-        n = X.shape[0]
+        n, d = X.shape
         if self.n_components is not None and self.n_components > n:
             raise ValueError(f"GMMClusterer: n_components={self.n_components} exceeds n_samples={n}")
         seed = None if self.random_state is None else int(self.random_state)
+        common = dict(n_init=self.n_init, max_iter=self.max_iter, reg_covar=self.reg_covar, random_state=seed)
         if self.bayesian:
             if self.n_components is None:
                 k = _check_range(self, self.k_range, n)[1]
             else:
                 k = self.n_components
+            ct = "diag" if self.covariance_type == "auto" else self.covariance_type
             model = BayesianGaussianMixture(
-                n_components=k,
-                covariance_type=self.covariance_type,
-                n_init=self.n_init,
-                max_iter=self.max_iter,
-                reg_covar=self.reg_covar,
-                weight_concentration_prior_type="dirichlet_process",
-                random_state=seed,
+                n_components=k, covariance_type=ct,
+                weight_concentration_prior_type="dirichlet_process", **common,
             ).fit(X)
         else:
-            k = self.n_components if self.n_components is not None else self._select(X)
-            model = self._gmm(k, seed).fit(X)
+            if self.n_components is None:
+                lo, hi = _check_range(self, self.k_range, n)
+                k, ct, scores = select_mixture(
+                    X, (lo, hi), covariance_types=self._types(), criterion=self.criterion,
+                    sample_size=self.sample_size, who="GMMClusterer", **common,
+                )
+                # one type: scores by k (as before); "auto": by (k, type)
+                self.criterion_scores_ = (
+                    {kk: v for (kk, _), v in scores.items()} if self.covariance_type != "auto" else scores
+                )
+            else:
+                k = self.n_components
+                ct = "diag" if self.covariance_type == "auto" else self.covariance_type
+                if self.covariance_type == "auto":
+                    k, ct, self.criterion_scores_ = select_mixture(
+                        X, (k, k), criterion=self.criterion, sample_size=self.sample_size,
+                        who="GMMClusterer", **common,
+                    )
+            model = GaussianMixture(n_components=k, covariance_type=ct, **common).fit(X)
         proba = model.predict_proba(X)
         labels = proba.argmax(1)
         # relabel 0..m-1 in order of first appearance of the used components
         _, labels = np.unique(labels, return_inverse=True)
         self.model_ = model
         self.n_components_ = int(k)
+        self.covariance_type_ = ct
         self.weights_ = model.weights_
         self.means_ = model.means_
+        self.covariances_ = model.covariances_
+        self.precisions_cholesky_ = model.precisions_cholesky_
         self.converged_ = bool(model.converged_)
         self.log_likelihood_ = float(model.score(X))
         return self._finish(
