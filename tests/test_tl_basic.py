@@ -179,3 +179,79 @@ def test_evaluate_outliers_against_known_anomalies(blobs):
     assert tl.evaluate_outliers(table, manifest, None).empty
     with pytest.raises(ValueError, match="anomaly column 'nope'"):
         tl.evaluate_outliers(table, manifest, {"column": "nope", "values": ["x"]})
+
+
+def _blobs_and_far_noise():
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(600, centers=[(-5, 0), (5, 0), (0, 7)], cluster_std=0.6, random_state=4)
+    rng = np.random.default_rng(4)
+    ang = rng.uniform(0, 2 * np.pi, 30)
+    noise = np.c_[np.cos(ang), np.sin(ang)] * rng.uniform(25, 40, (30, 1))  # far from every blob
+    return np.r_[X, noise].astype(np.float32), np.r_[y, -np.ones(30, int)]
+
+
+def test_dbscan_auto_eps_from_the_k_distance_knee(caplog):
+    import logging
+
+    from medembed import pp
+    from medembed.tl.cluster._dbscan import DBSCANClusterer, knee
+
+    X, y = _blobs_and_far_noise()
+    with caplog.at_level(logging.INFO, logger="medembed.tl.cluster._dbscan"):
+        m = DBSCANClusterer(eps="auto", min_samples=5).fit(X)
+    assert "eps='auto' chose eps=" in caplog.text
+    blob = y >= 0
+    assert adjusted_rand_score(y[blob], m.labels_[blob]) >= 0.9
+    assert (m.labels_[~blob] == -1).mean() >= 0.9  # the far points are noise
+    assert m.effective_params_ == {"eps": m.eps_} and m.get_params()["eps"] == "auto"
+    # the knee is read from the sorted 4th-neighbour distances (5 with the point itself)
+    from sklearn.neighbors import NearestNeighbors
+
+    d4 = np.sort(NearestNeighbors(n_neighbors=5).fit(X).kneighbors(X)[0][:, 4])
+    assert m.eps_ == pytest.approx(d4[knee(d4)], rel=1e-5)
+    # the same from the shared graph (Euclidean), and from a cosine graph on unit rows
+    g = pp.neighbors(X, 10, metric="euclidean")
+    assert DBSCANClusterer(eps="auto").fit(X, knn=g).eps_ == pytest.approx(m.eps_, rel=1e-5)
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    gc = pp.neighbors(U, 10, metric="cosine")
+    a = DBSCANClusterer(eps="auto").fit(U, knn=gc)
+    b = DBSCANClusterer(eps="auto").fit(U)
+    assert a.eps_ == pytest.approx(b.eps_, rel=1e-3)
+    with pytest.raises(ValueError, match="eps='fast'"):
+        DBSCANClusterer(eps="fast").fit(X)
+    # knee of a curve: flat bulk then a jump
+    assert knee(np.r_[np.linspace(1, 1.1, 90), np.linspace(5, 9, 10)]) == 89
+
+
+def test_tsne_perplexity_clamp_is_logged_and_recorded(caplog):
+    import logging
+
+    from medembed.tl.reduce._tsne import TSNEReducer
+
+    X = np.random.default_rng(0).normal(size=(40, 5)).astype(np.float32)
+    with caplog.at_level(logging.WARNING):
+        r = TSNEReducer(n_components=3, perplexity=30.0, n_iter=1).fit(X)  # 3-D: Barnes-Hut, fast on 40 points
+    assert "perplexity=30 needs more than 90 samples; using perplexity=13" in caplog.text
+    assert r.perplexity_ == 13.0 and r.get_params()["perplexity"] == 30.0
+    assert r.effective_params_ == {"perplexity": 13.0, "n_neighbors": 39}
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        ok = TSNEReducer(n_components=3, perplexity=5.0, n_iter=1).fit(X)
+    assert caplog.text == "" and ok.effective_params_ == {"perplexity": 5.0, "n_neighbors": 15}
+
+
+def test_neighbors_clamp_is_logged_and_recorded(caplog):
+    import logging
+
+    from medembed import pp
+
+    X = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="n_neighbors=90 needs at least 91 samples"):
+        pp.neighbors(X, 90)
+    with caplog.at_level(logging.WARNING):
+        g = pp.neighbors(X, 90, clamp=True)
+    assert "n_neighbors=90 needs at least 91 samples; using 29" in caplog.text
+    assert g.n_neighbors == 29
+    assert g.params["n_neighbors"] == 29 and g.params["n_neighbors_requested"] == 90
+    assert "n_neighbors_requested" not in pp.neighbors(X, 10, clamp=True).params

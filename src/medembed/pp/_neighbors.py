@@ -13,6 +13,7 @@ up to ``exact_max`` samples, pynndescent above. Nothing here holds an n x n matr
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import check_features
+
+log = logging.getLogger(__name__)
 
 #: Up to this many samples ``method="auto"`` searches exactly (brute force).
 EXACT_MAX = 20_000
@@ -167,11 +170,14 @@ def neighbors(
     *,
     exact_max: int = EXACT_MAX,
     ids=None,
+    clamp: bool = False,
 ) -> Neighbors:
     """k nearest neighbours of every row of ``X`` (self excluded, nearest first).
 
     method: ``"exact"`` (brute force, chunked), ``"approx"`` (pynndescent) or
-    ``"auto"`` (exact when ``n_samples <= exact_max``).
+    ``"auto"`` (exact when ``n_samples <= exact_max``). ``n_neighbors > n - 1`` is an
+    error, or with ``clamp=True`` lowered to ``n - 1`` with a logged warning; the graph's
+    ``params`` record the ``n_neighbors`` used and, when lowered, ``n_neighbors_requested``.
     """
     if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 1:
         raise ValueError(f"neighbors: n_neighbors={n_neighbors!r} is invalid; allowed: int >= 1")
@@ -181,9 +187,13 @@ def neighbors(
         raise ValueError(f"neighbors: method={method!r} is invalid; allowed: {', '.join(METHODS)}")
     X = check_features(X, min_samples=2)
     n = X.shape[0]
-    k = int(n_neighbors)
+    k = requested = int(n_neighbors)
     if k > n - 1:
-        raise ValueError(f"neighbors: n_neighbors={k} needs at least {k + 1} samples; X has {n}")
+        if not clamp:
+            raise ValueError(f"neighbors: n_neighbors={k} needs at least {k + 1} samples; X has {n}")
+        k = n - 1
+        log.warning("neighbors: n_neighbors=%d needs at least %d samples; using %d on %d samples",
+                    requested, requested + 1, k, n)
     Z = _normalise(X) if metric == "cosine" else X
     use = method if method != "auto" else ("exact" if n <= exact_max else "approx")
     if use == "exact":
@@ -212,6 +222,8 @@ def neighbors(
     idx = np.take_along_axis(idx, order, axis=1)
     dist = np.take_along_axis(dist, order, axis=1)
     params = {"n_neighbors": k, "metric": metric, "method": use, "random_state": random_state}
+    if k != requested:
+        params["n_neighbors_requested"] = requested
     return Neighbors(idx, dist, metric, use, None if ids is None else np.asarray(ids).astype(str), params)
 
 

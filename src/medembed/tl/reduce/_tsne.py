@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ..._validation import Interval, Options
 from .._base import BaseReducer
+
+log = logging.getLogger(__name__)
 
 
 class TSNEReducer(BaseReducer):
@@ -17,6 +21,10 @@ class TSNEReducer(BaseReducer):
     kNN graph (its first ``3 * perplexity`` neighbours) instead of searching again;
     the graph must have at least that many neighbours (90 for perplexity 30). Without
     ``knn`` the graph is computed with :func:`medembed.pp.neighbors`.
+
+    On fewer than ``3 * perplexity + 1`` samples the perplexity is lowered to
+    ``(n - 1) / 3`` with a logged warning; the value used is ``perplexity_`` and, with the
+    neighbours it needed, ``effective_params_`` (``get_params`` keeps the requested value).
     """
 
     _parameter_constraints = {
@@ -58,7 +66,12 @@ class TSNEReducer(BaseReducer):
         n = X.shape[0]
         # Perplexity must stay below n/3 for the affinity search to be meaningful.
         perplexity = float(min(self.perplexity, max(1.0, (n - 1) / 3)))
-        self.effective_perplexity_ = perplexity
+        if perplexity != self.perplexity:
+            log.warning(
+                "tsne: perplexity=%g needs more than %d samples; using perplexity=%g on %d samples",
+                self.perplexity, int(3 * self.perplexity), perplexity, n,
+            )
+        self.perplexity_ = perplexity
         k = min(n - 1, max(1, int(3 * perplexity)))
         nb = resolve_knn(X, knn, k, self.metric, who="TSNEReducer", n_jobs=self.n_jobs)
         aff = affinity.PerplexityBasedNN(
@@ -81,6 +94,7 @@ class TSNEReducer(BaseReducer):
             tsne.fit(X.astype(np.float64), affinities=aff), dtype=np.float32
         )
         self.n_neighbors_ = nb.n_neighbors
+        self.effective_params_ = {"perplexity": perplexity, "n_neighbors": int(nb.n_neighbors)}
         return self
 
     def fit_transform(self, X, y=None, *, knn=None):
