@@ -105,3 +105,36 @@ def test_outlier_metrics():
         outlier_metrics(np.ones(5), truth)
     with pytest.raises(ValueError, match="boolean or 0/1"):
         outlier_metrics(np.ones(100), np.full(100, 2))
+
+
+def test_held_out_scoring_differs_from_all_points_when_labels_leak():
+    """A 'model' that memorises the labels it saw and guesses the rest: all-points scores
+    reward the leak, held-out scores show it learnt nothing."""
+    from medembed.tl._metrics import score_cluster_table
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    y = rng.integers(0, 6, n)
+    seen = np.zeros(n, bool)
+    seen[rng.choice(n, size=int(0.3 * n), replace=False)] = True
+    cluster = np.where(seen, y, rng.integers(0, 6, n))
+    table = pd.DataFrame({"id": [f"s{i}" for i in range(n)], "cluster": cluster, "label_seen": seen})
+    truth = pd.DataFrame({"class": y.astype(str)})
+    held = score_cluster_table(table, truth, label_fraction=0.3)
+    full = score_cluster_table(table.drop(columns="label_seen"), truth)
+    h = {r["metric"]: r for r in held if r["label"] in ("class", "")}
+    f = {r["metric"]: r for r in full if r["label"] in ("class", "")}
+    assert {r["supervision"] for r in held} == {"semi:0.3"} and {r["scored_on"] for r in held} == {"held-out"}
+    assert {r["supervision"] for r in full} == {"none"} and {r["scored_on"] for r in full} == {"all"}
+    assert h["n_scored"]["value"] == n - seen.sum() and f["n_scored"]["value"] == n
+    # reference values: sklearn on exactly the rows scored
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    assert h["ari"]["value"] == pytest.approx(adjusted_rand_score(y[~seen], cluster[~seen]))
+    assert f["nmi"]["value"] == pytest.approx(normalized_mutual_info_score(y, cluster))
+    assert f["ari"]["value"] > 0.05 and f["purity"]["value"] > 0.4  # the leak looks like skill
+    assert abs(h["ari"]["value"]) < 0.01 and h["purity"]["value"] < 0.22  # chance on held-out rows
+    # the default fraction is the share of rows seen
+    assert score_cluster_table(table, truth)[0]["supervision"] == "semi:0.3"
+    with pytest.raises(ValueError, match="truth has 2 rows"):
+        score_cluster_table(table, truth.iloc[:2])

@@ -168,3 +168,34 @@ def outlier_metrics(scores, is_anomaly) -> list[dict]:
         {"label": "", "metric": "average_precision", "value": ap},
         {"label": "", "metric": "precision_at_n_anomalies", "value": p_at},
     ]
+
+
+def score_cluster_table(table: pd.DataFrame, truth: pd.DataFrame, *, label_fraction: float | None = None) -> list[dict]:
+    """External metrics of one cluster table, on held-out rows when the model saw labels.
+
+    ``table``: the cluster table (``cluster`` and, for semi-supervised models, the boolean
+    ``label_seen`` column they write); ``truth``: the label columns, row-aligned with
+    ``table``. Without ``label_seen`` every row is scored (``supervision="none"``,
+    ``scored_on="all"``). With it, only the rows whose label the model did not see are
+    scored (``scored_on="held-out"``), so a model cannot score by remembering its training
+    labels; ``supervision`` is ``"semi:<fraction>"`` with ``label_fraction`` (default: the
+    share of rows seen). Rows are :func:`cluster_metrics`' plus ``n_scored``, each with the
+    ``supervision`` and ``scored_on`` fields.
+    """
+    if len(truth) != len(table):
+        raise ValueError(f"truth has {len(truth)} rows but the cluster table has {len(table)}")
+    pred = table["cluster"].to_numpy()
+    keep = np.ones(len(table), dtype=bool)
+    supervision, scored_on = "none", "all"
+    if "label_seen" in table:
+        seen = table["label_seen"].to_numpy()
+        if seen.dtype != bool:
+            if not np.isin(seen, [0, 1]).all():
+                raise ValueError("label_seen must be boolean")
+            seen = seen.astype(bool)
+        frac = float(seen.mean()) if label_fraction is None else float(label_fraction)
+        supervision, scored_on = f"semi:{round(frac, 2):g}", "held-out"
+        keep = ~seen
+    rows = cluster_metrics(pred[keep], truth.reset_index(drop=True)[keep])
+    rows.append({"label": "", "metric": "n_scored", "value": float(keep.sum())})
+    return [{**r, "supervision": supervision, "scored_on": scored_on} for r in rows]
