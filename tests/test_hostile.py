@@ -165,6 +165,22 @@ def test_dicom_pixels(corpus):
         datasets.load_image(f"{root}/dicom/multiframe.dcm#f004")
 
 
+def test_missing_decoder_plugin_is_named(corpus, monkeypatch):
+    import pydicom.pixels
+
+    class NoPlugin:
+        is_available = False
+        missing_dependencies = ["pylibjpeg - requires pylibjpeg-libjpeg"]
+
+    monkeypatch.setattr(pydicom.pixels, "get_decoder", lambda uid: NoPlugin())
+    with pytest.raises(
+        datasets.ImageError,
+        match=r"^unsupported transfer syntax JPEG-LS Lossless Image Compression "
+        r"\(1\.2\.840\.10008\.1\.2\.4\.80\): no decoder installed \(pylibjpeg - requires pylibjpeg-libjpeg\)$",
+    ):
+        datasets.load_image(corpus[0] / "dicom/jpeg_ls.dcm")
+
+
 def test_window_functions_and_rescale(tmp_path):
     arr = ramp(8, 64, 4000)
     ds = dicom_dataset(arr, bits_stored=16, RescaleSlope=0.5, RescaleIntercept=-1000,

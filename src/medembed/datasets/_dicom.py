@@ -189,9 +189,7 @@ def transfer_syntax_problem(ds) -> str | None:
     except NotImplementedError:
         return f"unsupported transfer syntax {name} ({uid})"
     if not decoder.is_available:
-        missing = "; ".join(
-            f"{k}: {', '.join(v)}" for k, v in decoder.missing_dependencies.items()
-        ) if isinstance(decoder.missing_dependencies, dict) else str(decoder.missing_dependencies)
+        missing = "; ".join(decoder.missing_dependencies) or "no plugin available"
         return f"unsupported transfer syntax {name} ({uid}): no decoder installed ({missing})"
     return None
 
