@@ -87,10 +87,7 @@ def probe_file(path, decode: DecodeOptions, dicom: DicomOptions) -> list[dict]:
         entries = []
         for f in _dicom.frame_numbers(ds, dicom.frames):
             im = _dicom.decode_frame(ds, f, decode.voi_index)
-            frame = f if multi else None
-            if frame is None and multi:
-                frame = _dicom.n_frames(ds) // 2 + 1
-            entries.append({"frame": frame, "width": im.width, "height": im.height})
+            entries.append({"frame": f if multi else None, "width": im.width, "height": im.height})
         del ds
     else:
         im = load_image(path, **decode.as_dict())
