@@ -5,7 +5,9 @@ BIN    := $(VENV)/bin
 CORES  ?= all
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo run test lint report clean
+CONFIG ?= config/demo.yaml
+
+.PHONY: setup demo run resume test lint report clean
 
 setup: $(STAMP)
 
@@ -25,6 +27,11 @@ demo: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
+
+# After Ctrl-C, a killed job or a crashed node: release the lock, rerun what is incomplete.
+# `make resume` resumes the demo; `make resume CONFIG=config/config.yaml` the default run.
+resume: $(STAMP)
+	$(BIN)/python -m medembed.resume --cores $(CORES) --configfile $(CONFIG)
 
 # Tests; pytest's exit code 5 (nothing collected) is an error here, not a pass.
 test: $(STAMP)

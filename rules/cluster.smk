@@ -15,11 +15,13 @@ rule cluster:
         "../envs/medembed.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=scaled_mem(4000, 20),
         runtime=60,
+        gpu=method_gpu("cluster"),
+        settings=method_settings("cluster"),
     params:
         kwargs=method_params("cluster"),
-        code=code_version("cluster"),
+        code=code("cluster.py", "cluster"),
         label_column=supervision_column,
     script:
         "../scripts/cluster.py"

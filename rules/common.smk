@@ -1,3 +1,4 @@
+import json
 import sys
 from pathlib import Path
 
@@ -6,7 +7,7 @@ from snakemake.utils import validate
 # The registry is dependency-free: read it without importing the heavy package.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from medembed import config as medembed_config  # noqa: E402
-from medembed import registry  # noqa: E402
+from medembed import fsstate, registry  # noqa: E402
 
 # One clear line naming the key for a bad value, then snakemake's own validation,
 # which also fills in the defaults.
@@ -15,6 +16,7 @@ validate(config, schema="../config/schema.yaml")
 medembed_config.check_consistency(config)
 
 ENCODER = config["encoder"]["name"]
+SCRIPTS = Path(workflow.basedir) / "scripts"
 DATASETS = sorted(config["datasets"])
 FEATURES = config["features"]
 HAS_TEXT_TOWER = ENCODER in registry.ENCODERS_WITH_TEXT
@@ -44,24 +46,123 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     encoder=ENCODER,
     features="|".join(FEATURES),
+    shard="[0-9a-f]{16}",
 
 
 def method_params(stage):
-    """Input function: the job's own slice of the config (tracked by snakemake)."""
+    """Params: the job's own slice of the config, without its runtime keys (tracked)."""
 
     def _params(wildcards):
-        return dict(config[stage][wildcards.method] or {})
+        return registry.split_runtime("method", config[stage][wildcards.method])[0]
 
     return _params
 
 
-def code_version(stage):
-    """Input function: hash of the source implementing the method, so code edits rerun it."""
+def method_settings(stage):
+    """Resource ``settings``: the method's runtime keys (device, progress) as JSON.
 
-    def _version(wildcards):
-        return registry.code_version(stage, wildcards.method)
+    Resources, unlike params, do not trigger reruns: these keys change how a job runs,
+    not what it computes (see registry.RUNTIME_KEYS and config/README.md).
+    """
 
-    return _version
+    def _settings(wildcards):
+        return json.dumps(
+            registry.split_runtime("method", config[stage][wildcards.method])[1]
+        )
+
+    return _settings
+
+
+def code(script, stage=None, name=None):
+    """Param ``code``: hash of ``script`` and every package module it imports.
+
+    With ``stage``, the module registered for the job's method (``name(wildcards)``,
+    default the ``{method}`` wildcard) is hashed too: the registry loads it by name.
+    """
+    path = SCRIPTS / script
+    if stage is None:
+        return registry.code_version(path)
+    name = name or (lambda wildcards: wildcards.method)
+    return lambda wildcards: registry.code_version(path, stage, name(wildcards))
+
+
+def reader_of(wildcards):
+    return config["datasets"][wildcards.dataset]["reader"]
+
+
+def encoder_of(wildcards):
+    return wildcards.encoder
+
+
+def encoder_params(wildcards):
+    """Params: what defines the encoder's output (name and model parameters)."""
+    cfg = config["encoder"]
+    return {
+        "name": cfg["name"],
+        "params": registry.split_runtime("encoder.params", cfg.get("params"))[0],
+    }
+
+
+def encoder_settings(wildcards):
+    """Resource ``settings``: batch size, device and model location (no rerun)."""
+    cfg = config["encoder"]
+    runtime = registry.split_runtime("encoder", cfg)[1]
+    runtime.update(registry.split_runtime("encoder.params", cfg.get("params"))[1])
+    return json.dumps(runtime)
+
+
+def text_settings(wildcards):
+    """Resource ``settings`` of embed_texts: the encoder's plus the text batch size."""
+    runtime = json.loads(encoder_settings(wildcards))
+    texts = registry.split_runtime("texts", config["texts"])[1]
+    if "batch_size" in texts:
+        runtime["text_batch_size"] = texts["batch_size"]
+    return json.dumps(runtime)
+
+
+def gpu_request(device):
+    """GPUs a job asks for: 1 when the device is pinned to CUDA, else 0 (CPU clusters).
+
+    Maps to sbatch --gpus through the SLURM executor and to local ``--resources gpu=N``.
+    ``auto`` asks for none: it uses a GPU only where the job happens to land on one.
+    """
+    return 1 if str(device).startswith("cuda") else 0
+
+
+def method_gpu(stage):
+    def _gpu(wildcards):
+        return gpu_request(
+            (config[stage][wildcards.method] or {}).get("device", "auto")
+        )
+
+    return _gpu
+
+
+def scaled_mem(base_mb, factor):
+    """Resource ``mem_mb``: at least ``base_mb``, or ``factor`` x the job's input size."""
+    return lambda wildcards, input: int(max(base_mb, factor * input.size_mb))
+
+
+def shard_runtime(wildcards, input):
+    """Minutes for one embedding shard: 10 plus 1 per 100 images (CPU: ~2-20 images/s)."""
+    plan = Path(input.plan)
+    for line in plan.read_text().splitlines()[1:]:
+        key, _, _, n = line.split("\t")
+        if key == wildcards.shard:
+            return 10 + int(n) // 100
+    return 120
+
+
+def image_shards(wildcards):
+    """Input of embed_images: every shard's embedding (the plan is a checkpoint)."""
+    plan = checkpoints.plan_shards.get(dataset=wildcards.dataset).output.plan
+    keys = [line.split("\t")[0] for line in Path(plan).read_text().splitlines()[1:]]
+    return expand(
+        rules.embed_shard.output.emb,
+        dataset=wildcards.dataset,
+        encoder=wildcards.encoder,
+        shard=keys,
+    )
 
 
 def supervision_column(wildcards):
@@ -88,8 +189,32 @@ def dataset_params(wildcards):
     return params
 
 
+def folder_state(wildcards):
+    """Param of make_manifest: what the image folder holds (paths, sizes, mtimes).
+
+    Adding, removing or rewriting an image reruns the manifest; the content-keyed
+    shards then re-embed only the images that changed. Downloaded datasets are tracked
+    through their directory instead.
+    """
+    ds = config["datasets"][wildcards.dataset]
+    if "download" in ds:
+        return None
+    return fsstate.tree_signature(ds["path"])
+
+
 def download_params(wildcards):
-    return dict(config["datasets"][wildcards.dataset]["download"])
+    return registry.split_runtime(
+        "download", config["datasets"][wildcards.dataset]["download"]
+    )[0]
+
+
+def download_settings(wildcards):
+    """Resource ``settings``: timeout, expected counts, lock-file location (no rerun)."""
+    return json.dumps(
+        registry.split_runtime(
+            "download", config["datasets"][wildcards.dataset]["download"]
+        )[1]
+    )
 
 
 def dataset_dir(wildcards):

@@ -6,9 +6,11 @@ rule download_dataset:
     localrule: True
     conda:
         "../envs/medembed.yaml"
+    resources:
+        settings=download_settings,
     params:
         download=download_params,
-        code=registry.module_version("datasets/_download.py", "_hub.py"),
+        code=code("download_dataset.py"),
     script:
         "../scripts/download_dataset.py"
 
@@ -26,17 +28,38 @@ rule make_manifest:
         "logs/benchmarks/{dataset}/make_manifest.tsv"
     conda:
         "../envs/medembed.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        dataset=dataset_params,
+        folder=folder_state,
+        code=code("make_manifest.py", "readers", reader_of),
+    script:
+        "../scripts/make_manifest.py"
+
+
+# The shard plan: which manifest rows each embedding job takes. A checkpoint, because
+# the number of shards is known only once the images are listed.
+checkpoint plan_shards:
+    input:
+        manifest=rules.make_manifest.output.manifest,
+    output:
+        plan="results/{dataset}/shards.tsv",
+    log:
+        "logs/{dataset}/plan_shards.log",
+    benchmark:
+        "logs/benchmarks/{dataset}/plan_shards.tsv"
+    localrule: True
+    conda:
+        "../envs/medembed.yaml"
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=30,
+        runtime=10,
     params:
-        dataset=dataset_params,
-        code=registry.module_version(
-            "datasets/_slake.py",
-            "datasets/_folder.py",
-            "datasets/_images.py",
-            "datasets/_manifest.py",
-        ),
+        shard_size=config["embed"]["shard_size"],
+        code=code("plan_shards.py"),
     script:
-        "../scripts/make_manifest.py"
+        "../scripts/plan_shards.py"

@@ -1,6 +1,34 @@
+rule embed_shard:
+    input:
+        # ancient: a shard is keyed by its images' content, so a rewritten manifest with the
+        # same rows for this shard does not make it stale.
+        manifest=ancient(str(rules.make_manifest.output.manifest)),
+        plan=ancient(str(rules.plan_shards.output.plan)),
+    output:
+        emb="results/{dataset}/{encoder}/shards/image-{shard}.npz",
+    log:
+        "logs/{dataset}/{encoder}/embed_shard/{shard}.log",
+    benchmark:
+        "logs/benchmarks/{dataset}/{encoder}/embed_shard/{shard}.tsv"
+    conda:
+        "../envs/medembed.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=shard_runtime,
+        gpu=gpu_request(config["encoder"].get("device", "auto")),
+        settings=encoder_settings,
+    params:
+        encoder=encoder_params,
+        code=code("embed_shard.py", "encoders", encoder_of),
+    script:
+        "../scripts/embed_shard.py"
+
+
 rule embed_images:
     input:
         manifest=rules.make_manifest.output.manifest,
+        shards=image_shards,
     output:
         emb="results/{dataset}/{encoder}/image.npz",
     log:
@@ -9,14 +37,12 @@ rule embed_images:
         "logs/benchmarks/{dataset}/{encoder}/embed_images.tsv"
     conda:
         "../envs/medembed.yaml"
-    threads: 2
+    threads: 1
     resources:
-        mem_mb=8000,
-        runtime=120,
-        gpu=0,
+        mem_mb=scaled_mem(2000, 3),
+        runtime=30,
     params:
-        encoder=config["encoder"],
-        code=registry.code_version("encoders", ENCODER),
+        code=code("embed_images.py"),
     script:
         "../scripts/embed_images.py"
 
@@ -39,13 +65,12 @@ rule embed_texts:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=0,
+        gpu=gpu_request(config["encoder"].get("device", "auto")),
+        settings=text_settings,
     params:
-        encoder=config["encoder"],
-        texts=config["texts"],
-        code=registry.module_version(
-            "embed/_texts.py", "embed/_openclip.py", "_hub.py", "features.py"
-        ),
+        encoder=encoder_params,
+        texts=registry.split_runtime("texts", config["texts"])[0],
+        code=code("embed_texts.py", "encoders", encoder_of),
     script:
         "../scripts/embed_texts.py"
 
@@ -65,7 +90,7 @@ rule combine_features:
         mem_mb=4000,
         runtime=10,
     params:
-        code=registry.module_version("features.py", "pp/_pca.py"),
+        code=code("combine_features.py"),
     script:
         "../scripts/combine_features.py"
 
@@ -91,11 +116,11 @@ rule zero_shot:
     resources:
         mem_mb=8000,
         runtime=30,
+        gpu=gpu_request(config["encoder"].get("device", "auto")),
+        settings=encoder_settings,
     params:
-        encoder=config["encoder"],
+        encoder=encoder_params,
         prompts=config["zero_shot"],
-        code=registry.module_version(
-            "embed/_zeroshot.py", "embed/_openclip.py", "_hub.py"
-        ),
+        code=code("zero_shot.py", "encoders", encoder_of),
     script:
         "../scripts/zero_shot.py"

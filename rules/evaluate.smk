@@ -9,12 +9,16 @@ rule evaluate_clustering:
         f"{LOGS}/metrics/cluster/{{method}}.log",
     wildcard_constraints:
         method="|".join(CLUSTER),
+    group:
+        "post-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        code=code("evaluate_clustering.py"),
     script:
         "../scripts/evaluate_clustering.py"
 
@@ -29,12 +33,16 @@ rule evaluate_reduction:
         f"{LOGS}/metrics/reduce/{{method}}.log",
     wildcard_constraints:
         method="|".join(REDUCE),
+    group:
+        "post-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=20,
+    params:
+        code=code("evaluate_reduction.py"),
     script:
         "../scripts/evaluate_reduction.py"
 
@@ -49,6 +57,8 @@ rule evaluate_outliers:
         f"{LOGS}/metrics/outliers/{{method}}.log",
     wildcard_constraints:
         method="|".join(OUTLIERS) if OUTLIERS else "^$",
+    group:
+        "post-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
     threads: 1
@@ -56,6 +66,7 @@ rule evaluate_outliers:
         mem_mb=2000,
         runtime=10,
     params:
+        code=code("evaluate_outliers.py"),
         anomaly=anomaly_params,
     script:
         "../scripts/evaluate_outliers.py"
@@ -77,5 +88,7 @@ rule gather_metrics:
     localrule: True
     conda:
         "../envs/medembed.yaml"
+    params:
+        code=code("gather_metrics.py"),
     script:
         "../scripts/gather_metrics.py"

@@ -13,11 +13,12 @@ rule detect_outliers:
         "../envs/medembed.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=scaled_mem(4000, 20),
         runtime=60,
+        settings=method_settings("outliers"),
     params:
         kwargs=method_params("outliers"),
-        code=code_version("outliers"),
+        code=code("detect_outliers.py", "outliers"),
     script:
         "../scripts/detect_outliers.py"
 
@@ -41,6 +42,8 @@ rule outlier_consensus:
         ),
     log:
         f"{LOGS}/outlier_consensus.log",
+    group:
+        "post-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
     threads: 1
@@ -49,6 +52,7 @@ rule outlier_consensus:
         runtime=10,
     params:
         top_n=config["consensus"]["top_n"],
+        code=code("outlier_consensus.py"),
     script:
         "../scripts/outlier_consensus.py"
 
@@ -63,6 +67,8 @@ rule find_duplicates:
         summary=f"{ANALYSIS}/duplicates/summary.json",
     log:
         f"{LOGS}/find_duplicates.log",
+    group:
+        "post-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
     threads: 1
@@ -71,6 +77,6 @@ rule find_duplicates:
         runtime=10,
     params:
         kwargs=config["duplicates"],
-        code=registry.module_version("tl/_duplicates.py"),
+        code=code("find_duplicates.py"),
     script:
         "../scripts/find_duplicates.py"

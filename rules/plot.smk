@@ -12,6 +12,8 @@ rule plot_clusters:
         ),
     log:
         f"{LOGS}/plot_clusters.log",
+    group:
+        "post-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
     threads: 1
@@ -19,6 +21,7 @@ rule plot_clusters:
         mem_mb=2000,
         runtime=10,
     params:
+        code=code("plot_clusters.py"),
         map_name=config["plot"]["map"],
     script:
         "../scripts/plot_clusters.py"
@@ -44,6 +47,8 @@ rule plot_cluster_samples:
         f"{LOGS}/plot_cluster_samples/{{method}}.log",
     wildcard_constraints:
         method="|".join(CLUSTER),
+    group:
+        "post-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
     threads: 1
@@ -51,6 +56,7 @@ rule plot_cluster_samples:
         mem_mb=2000,
         runtime=10,
     params:
+        code=code("plot_cluster_samples.py"),
         n_samples=config["plot"]["samples_per_cluster"],
         max_clusters=config["plot"]["max_clusters_shown"],
     script:
@@ -72,6 +78,8 @@ rule plot_reductions:
         ),
     log:
         f"{LOGS}/plot_reductions.log",
+    group:
+        "post-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
     threads: 1
@@ -79,6 +87,7 @@ rule plot_reductions:
         mem_mb=2000,
         runtime=10,
     params:
+        code=code("plot_reductions.py"),
         color_by=config["plot"]["color_by"],
     script:
         "../scripts/plot_reductions.py"
@@ -98,6 +107,8 @@ rule plot_outliers:
         ),
     log:
         f"{LOGS}/plot_outliers.log",
+    group:
+        "post-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
     threads: 1
@@ -105,6 +116,7 @@ rule plot_outliers:
         mem_mb=2000,
         runtime=10,
     params:
+        code=code("plot_outliers.py"),
         map_name=config["plot"]["map"],
     script:
         "../scripts/plot_outliers.py"
@@ -131,11 +143,15 @@ rule plot_tree:
         f"{LOGS}/plot_tree/{{method}}.log",
     wildcard_constraints:
         method="|".join(TREES) if TREES else "^$",
+    group:
+        "post-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        code=code("plot_tree.py"),
     script:
         "../scripts/plot_tree.py"

@@ -7,6 +7,8 @@ rule build_knn:
         f"{LOGS}/build_knn.log",
     benchmark:
         f"{BENCH}/build_knn.tsv"
+    group:
+        "pp-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
     threads: 2
@@ -15,7 +17,7 @@ rule build_knn:
         runtime=60,
     params:
         kwargs=config["neighbors"],
-        code=registry.module_version("pp/_neighbors.py"),
+        code=code("build_knn.py"),
     script:
         "../scripts/build_knn.py"
 
@@ -27,6 +29,8 @@ rule compute_pca:
         pca=f"{ANALYSIS}/pca.npz",
     log:
         f"{LOGS}/compute_pca.log",
+    group:
+        "pp-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
     threads: 2
@@ -35,6 +39,6 @@ rule compute_pca:
         runtime=30,
     params:
         n_components=config["pca"]["n_components"],
-        code=registry.module_version("pp/_pca.py"),
+        code=code("compute_pca.py"),
     script:
         "../scripts/compute_pca.py"

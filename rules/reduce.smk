@@ -13,10 +13,11 @@ rule reduce:
         "../envs/medembed.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=scaled_mem(4000, 20),
         runtime=60,
+        settings=method_settings("reduce"),
     params:
         kwargs=method_params("reduce"),
-        code=code_version("reduce"),
+        code=code("reduce.py", "reduce"),
     script:
         "../scripts/reduce.py"

@@ -11,6 +11,7 @@ rule make_report:
     conda:
         "../envs/medembed.yaml"
     params:
+        code=code("make_report.py"),
         datasets=DATASETS,
         encoder=ENCODER,
         features=FEATURES_OF,

@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from medembed import io, pp, tl
-from medembed.workflow import job_logging, set_threads
+from medembed.workflow import job_logging, job_settings, set_threads
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -14,7 +14,11 @@ with job_logging(snakemake.log[0]) as log:
     kw = pp.knn_kwargs(snakemake.input.get("knn"))
     if snakemake.input.get("clusters") is not None:
         kw["clusters"] = io.read_table(snakemake.input.clusters)
-    model = tl.make_outlier_detector(snakemake.wildcards.method, **snakemake.params.kwargs)
+    model = tl.make_outlier_detector(
+        snakemake.wildcards.method,
+        runtime=job_settings(snakemake.resources, snakemake.threads),
+        **snakemake.params.kwargs,
+    )
     model.fit(feats.X, **kw)
     log.info("%s: %d outliers", snakemake.wildcards.method, int(model.is_outlier_.sum()))
-    io.write_table(snakemake.output.scores, tl.outlier_table(feats.ids, model), params=model.get_params())
+    io.write_table(snakemake.output.scores, tl.outlier_table(feats.ids, model), params=tl.result_params(model))

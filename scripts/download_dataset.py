@@ -3,10 +3,11 @@
 from typing import TYPE_CHECKING
 
 from medembed.datasets import fetch_slake
-from medembed.workflow import job_logging
+from medembed.workflow import job_logging, job_settings
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_logging(snakemake.log[0]):
-    fetch_slake(snakemake.output.dataset, **snakemake.params.download)
+    # params: what is fetched; settings: timeout, expected counts, lock-file location.
+    fetch_slake(snakemake.output.dataset, **snakemake.params.download, **job_settings(snakemake.resources))

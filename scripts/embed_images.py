@@ -1,23 +1,16 @@
-"""Rule embed_images: one L2-normalised embedding per manifest row."""
+"""Rule embed_images: gather the shards' embeddings in manifest order, every id once."""
 
 from typing import TYPE_CHECKING
 
 from medembed import embed, io
-from medembed.workflow import job_logging, set_threads
+from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_logging(snakemake.log[0]) as log:
-    set_threads(snakemake.threads)
-    cfg = snakemake.params.encoder
-    manifest = io.read_table(snakemake.input.manifest)
-    encoder = embed.make_encoder(cfg["name"], **cfg.get("params", {})).load(cfg["device"])
-    log.info("encoder %s on %s, %d images", cfg["name"], encoder.device, len(manifest))
-    X = embed.embed_images(
-        encoder,
-        manifest["path"].tolist(),
-        batch_size=cfg["batch_size"],
-        num_workers=max(1, snakemake.threads // 2),
-    )
-    io.write_array(snakemake.output.emb, X, manifest["id"], params=cfg)
+    parts = [io.read_array(p) for p in snakemake.input.shards]
+    X, ids = embed.gather_shards(parts, io.read_table(snakemake.input.manifest)["id"])
+    embed.check_finite(X, ids)
+    log.info("%d images from %d shard(s), dimension %d", len(ids), len(parts), X.shape[1])
+    io.write_array(snakemake.output.emb, X, ids, params=parts[0].params)

@@ -4,19 +4,19 @@ from typing import TYPE_CHECKING
 
 from medembed import embed, io
 from medembed.features import text_features
-from medembed.workflow import job_logging, set_threads
+from medembed.workflow import job_logging, job_settings, set_threads
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_logging(snakemake.log[0]) as log:
     set_threads(snakemake.threads)
-    cfg, tcfg = snakemake.params.encoder, snakemake.params.texts
+    cfg, tcfg, run = snakemake.params.encoder, snakemake.params.texts, job_settings(snakemake.resources)
     manifest = io.read_table(snakemake.input.manifest)
     texts = embed.build_qa_texts(io.read_table(snakemake.input.qa), tcfg["template"], tcfg["language"])
-    encoder = embed.make_encoder(cfg["name"], **cfg.get("params", {})).load(cfg["device"])
+    encoder = embed.load_encoder(cfg, run)
     log.info("%d texts (%d distinct) on %s", len(texts), texts["text"].nunique(), encoder.device)
-    T = embed.embed_texts(encoder, texts["text"].tolist(), batch_size=tcfg["batch_size"])
+    T = embed.embed_texts(encoder, texts["text"].tolist(), batch_size=run.get("text_batch_size", 64))
     io.write_table(snakemake.output.texts, texts, params=tcfg)
     io.write_array(snakemake.output.emb, T, texts["qid"].astype(str), params=tcfg)
     feats = text_features(T, texts["image_id"], manifest["id"], params=tcfg)

@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from medembed import io, pp, tl
-from medembed.workflow import job_logging, set_threads
+from medembed.workflow import job_logging, job_settings, set_threads
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -12,6 +12,10 @@ with job_logging(snakemake.log[0]):
     set_threads(snakemake.threads)
     feats = io.read_array(snakemake.input.features)
     kw = pp.knn_kwargs(snakemake.input.get("knn"))
-    model = tl.make_reducer(snakemake.wildcards.method, **snakemake.params.kwargs)
+    model = tl.make_reducer(
+        snakemake.wildcards.method,
+        runtime=job_settings(snakemake.resources, snakemake.threads),
+        **snakemake.params.kwargs,
+    )
     Y = model.fit_transform(feats.X, **kw)
-    io.write_array(snakemake.output.emb, Y, feats.ids, params=model.get_params())
+    io.write_array(snakemake.output.emb, Y, feats.ids, params=tl.result_params(model))

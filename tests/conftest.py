@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
@@ -79,7 +80,17 @@ def snakemake(wf: Path, work: Path, *args: str, config: str = "config.yaml") -> 
         sys.executable, "-m", "snakemake", "--snakefile", str(wf / "Snakefile"),
         "--directory", str(work), "--configfile", str(work / config), "--cores", "2", *args,
     ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1500, env=workflow_env(wf))
+
+
+def workflow_env(wf: Path) -> dict:
+    """The environment for a run of workflow copy ``wf``: its jobs import the copy's package
+    (so a test that edits a module there runs that code), not the installed one."""
+    import os
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(wf / "src"), *filter(None, [env.get("PYTHONPATH")])])
+    return env
 
 
 def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str, str]]:
@@ -95,3 +106,59 @@ def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str, str]]:
             jobs.append((rule, output, line.split(":", 1)[1].strip()))
             rule = None
     return jobs
+
+
+DEMO_CONFIG = {
+    "datasets": {
+        "slake_small": {"reader": "slake", "path": "data/slake"},
+        "folder_small": {
+            "reader": "folder",
+            "path": "data/folder",
+            "label_name": "class",
+            # One class stands in for known anomalies so the detectors get AUROC/AP.
+            "anomaly": {"column": "class", "values": ["Hand"]},
+        },
+    },
+    "encoder": {"name": "efficientnet_lite0", "batch_size": 16},
+    # Small shards, so the shared run exercises scatter/gather (30 and 60 images).
+    "embed": {"shard_size": 16},
+    "features": ["image"],
+    "reduce": {"pca": {}, "tsne": {"perplexity": 10}, "umap": {"n_neighbors": 10}, "hnne": {}},
+    "cluster": {
+        "dbscan": {"eps": 0.5, "min_samples": 5},
+        "hdbscan": {"min_cluster_size": 5, "min_samples": 3},
+        "kmeans": {"n_clusters": 6, "n_init": 10},
+        "finch": {"level": 0},
+        "spectral": {"n_clusters": 6},
+        "gmm": {"k_range": [2, 6]},
+        "hyphc": {"n_clusters": 6, "epochs": 3, "n_triplets": 20000},
+        "hyphc_learned": {"n_clusters": 6, "epochs": 3, "n_triplets": 20000, "mlp_epochs": 30},
+    },
+    "outliers": {
+        "dbscan_noise": {},
+        "hdbscan_noise": {},
+        "isolation_forest": {"contamination": 0.1},
+        "lof": {"n_neighbors": 10},
+        "gmm_density": {"n_components": 3},
+    },
+    "neighbors": {"n_neighbors": 30},
+    "pca": {"n_components": 10, "methods": ["gmm", "gmm_density"]},
+    "plot": {"map": "tsne", "color_by": "kmeans"},
+}
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """One full local run on small copies of both demo datasets, shared by every workflow test.
+
+    Returns ``(workflow_copy, work_dir)``. Tests may dry-run against it and may edit the
+    workflow copy's sources temporarily (restoring them), but must not change its results.
+    """
+    base = tmp_path_factory.mktemp("wf")
+    wf, work = copy_workflow(base / "workflow"), base / "work"
+    make_slake_subset(work / "data" / "slake", per_modality=10)
+    make_folder_subset(work / "data" / "folder", per_class=10, corrupt=True)
+    (work / "config.yaml").write_text(yaml.safe_dump(DEMO_CONFIG, sort_keys=False))
+    proc = snakemake(wf, work)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return wf, work

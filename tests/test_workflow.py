@@ -2,71 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_workflow, make_folder_subset, make_slake_subset, scheduled_jobs, snakemake
+from conftest import DEMO_CONFIG as CONFIG
+from conftest import scheduled_jobs, snakemake
 from PIL import Image
 
 from medembed import io, pp
 
 pytestmark = pytest.mark.workflow
 
-CONFIG = {
-    "datasets": {
-        "slake_small": {"reader": "slake", "path": "data/slake"},
-        "folder_small": {
-            "reader": "folder",
-            "path": "data/folder",
-            "label_name": "class",
-            # One class stands in for known anomalies so the detectors get AUROC/AP.
-            "anomaly": {"column": "class", "values": ["Hand"]},
-        },
-    },
-    "encoder": {"name": "efficientnet_lite0", "batch_size": 16},
-    "features": ["image"],
-    "reduce": {"pca": {}, "tsne": {"perplexity": 10}, "umap": {"n_neighbors": 10}, "hnne": {}},
-    "cluster": {
-        "dbscan": {"eps": 0.5, "min_samples": 5},
-        "hdbscan": {"min_cluster_size": 5, "min_samples": 3},
-        "kmeans": {"n_clusters": 6, "n_init": 10},
-        "finch": {"level": 0},
-        "spectral": {"n_clusters": 6},
-        "gmm": {"k_range": [2, 6]},
-        "hyphc": {"n_clusters": 6, "epochs": 3, "n_triplets": 20000},
-        "hyphc_learned": {"n_clusters": 6, "epochs": 3, "n_triplets": 20000, "mlp_epochs": 30},
-    },
-    "outliers": {
-        "dbscan_noise": {},
-        "hdbscan_noise": {},
-        "isolation_forest": {"contamination": 0.1},
-        "lof": {"n_neighbors": 10},
-        "gmm_density": {"n_components": 3},
-    },
-    "neighbors": {"n_neighbors": 30},
-    "pca": {"n_components": 10, "methods": ["gmm", "gmm_density"]},
-    "plot": {"map": "tsne", "color_by": "kmeans"},
-}
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A copy of the workflow and a full run on small copies of both demo datasets."""
-    base = tmp_path_factory.mktemp("wf")
-    wf, work = copy_workflow(base / "workflow"), base / "work"
-    make_slake_subset(work / "data" / "slake", per_modality=10)
-    make_folder_subset(work / "data" / "folder", per_class=10, corrupt=True)
-    (work / "config.yaml").write_text(yaml.safe_dump(CONFIG, sort_keys=False))
-    proc = snakemake(wf, work)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return wf, work
-
-
-def test_every_artifact_is_complete_and_aligned(run):
-    _, work = run
+def test_every_artifact_is_complete_and_aligned(demo_run):
+    _, work = demo_run
     for ds, n, labels in (("slake_small", 30, ["modality", "location"]), ("folder_small", 60, ["class"])):
         manifest = io.read_table(work / f"results/{ds}/manifest.parquet")
         assert len(manifest) == n
@@ -127,10 +79,10 @@ def test_every_artifact_is_complete_and_aligned(run):
     assert "slake_small" in html and "folder_small" in html and html.count("<img") >= 14
 
 
-def test_hierarchical_methods_export_their_tree(run):
+def test_hierarchical_methods_export_their_tree(demo_run):
     from scipy.cluster.hierarchy import is_valid_linkage
 
-    _, work = run
+    _, work = demo_run
     base = work / "results/slake_small/efficientnet_lite0/image/cluster"
     for m in ("hyphc", "hyphc_learned"):
         model = io.read_arrays(base / f"{m}.model.npz")
@@ -144,24 +96,24 @@ def test_hierarchical_methods_export_their_tree(run):
     assert kmeans["cluster_centers"].shape == (6, 1280)
 
 
-def test_real_labels_are_recovered(run):
+def test_real_labels_are_recovered(demo_run):
     """ImageNet features separate MedNIST classes: k-means agrees with the folder labels."""
-    _, work = run
+    _, work = demo_run
     m = io.read_table(work / "results/folder_small/efficientnet_lite0/image/metrics.tsv")
     nmi = m[(m.method == "kmeans") & (m.label == "class") & (m.metric == "nmi")]["value"].item()
     assert nmi >= 0.8
 
 
-def test_corrupt_files_are_skipped_and_listed(run):
-    _, work = run
+def test_corrupt_files_are_skipped_and_listed(demo_run):
+    _, work = demo_run
     skipped = pd.read_csv(work / "results/folder_small/skipped.tsv", sep="\t")
     assert sorted(skipped["id"]) == ["CXR/notes", "Hand/truncated", "HeadCT/empty"]
     assert "3 unreadable" in (work / "results/report.html").read_text()
 
 
-def test_one_graph_per_feature_set_shared_by_its_users(run, tmp_path):
+def test_one_graph_per_feature_set_shared_by_its_users(demo_run, tmp_path):
     """A fresh plan: build_knn runs once per dataset and feature set, and every graph user reads it."""
-    wf, work = run
+    wf, work = demo_run
     proc = snakemake(wf, work, "-n", "--forceall")
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = proc.stdout + proc.stderr
@@ -179,54 +131,160 @@ def test_one_graph_per_feature_set_shared_by_its_users(run, tmp_path):
     assert all("neighbors.npz" in b.split("output:")[0] for b in users)
 
 
-def test_noop_rerun_schedules_nothing(run):
-    wf, work = run
+def test_noop_rerun_schedules_nothing(demo_run):
+    wf, work = demo_run
     proc = snakemake(wf, work, "-n")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert scheduled_jobs(proc.stdout + proc.stderr) == []
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-def _expected_after_kmeans_change() -> set[tuple[str, str]]:
+ENC = "efficientnet_lite0"
+
+
+def _dry_run(wf, work, config="config.yaml") -> set[tuple[str, str]]:
+    proc = snakemake(wf, work, "-n", config=config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {(r, o) for r, o, _ in scheduled_jobs(proc.stdout + proc.stderr)}
+
+
+def _with_config(work, name, change) -> str:
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    change(cfg)
+    (work / name).write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return name
+
+
+def _expected_after_cluster_change(*methods: str) -> set[tuple[str, str]]:
+    """A clustering and exactly what reads it: its metrics, its figures, the report."""
     out = {("make_report", "results/report.html"), ("all", "")}
     for ds in CONFIG["datasets"]:
-        b = f"results/{ds}/efficientnet_lite0/image"
-        out |= {
-            ("cluster", f"{b}/cluster/kmeans.parquet"),
-            ("evaluate_clustering", f"{b}/metrics/cluster/kmeans.tsv"),
-            ("gather_metrics", f"{b}/metrics.tsv"),
-            ("plot_clusters", f"{b}/figures/clusters.png"),
-            ("plot_cluster_samples", f"{b}/figures/samples/kmeans.png"),
-            ("plot_reductions", f"{b}/figures/reductions.png"),
-        }
+        b = f"results/{ds}/{ENC}/image"
+        out |= {("gather_metrics", f"{b}/metrics.tsv"), ("plot_clusters", f"{b}/figures/clusters.png")}
+        for m in methods:
+            out |= {
+                ("cluster", f"{b}/cluster/{m}.parquet"),
+                ("evaluate_clustering", f"{b}/metrics/cluster/{m}.tsv"),
+                ("plot_cluster_samples", f"{b}/figures/samples/{m}.png"),
+            }
+            if m == CONFIG["plot"]["color_by"]:
+                out.add(("plot_reductions", f"{b}/figures/reductions.png"))
+            if m in ("hyphc", "hyphc_learned"):
+                out.add(("plot_tree", f"{b}/figures/tree/{m}.png"))
     return out
 
 
-def test_changing_kmeans_k_reruns_only_kmeans_and_its_dependents(run):
-    wf, work = run
-    cfg = yaml.safe_load((work / "config.yaml").read_text())
-    cfg["cluster"]["kmeans"]["n_clusters"] = 4
-    (work / "config_k4.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    proc = snakemake(wf, work, "-n", config="config_k4.yaml")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_changing_kmeans_k_reruns_only_kmeans_and_its_dependents(demo_run):
+    wf, work = demo_run
+    config = _with_config(work, "config_k4.yaml", lambda c: c["cluster"]["kmeans"].update(n_clusters=4))
+    proc = snakemake(wf, work, "-n", config=config)
     jobs = scheduled_jobs(proc.stdout + proc.stderr)
-    assert {(r, o) for r, o, _ in jobs} == _expected_after_kmeans_change()
+    assert {(r, o) for r, o, _ in jobs} == _expected_after_cluster_change("kmeans")
     reasons = {r for rule, o, r in jobs if rule == "cluster"}
     assert all("params" in r.lower() for r in reasons), reasons
 
 
-def test_editing_a_method_module_reruns_only_that_method(run):
-    wf, work = run
-    module = wf / "src/medembed/tl/cluster/_kmeans.py"
-    original = module.read_text()
+@contextlib.contextmanager
+def _edited(path):
+    """Append a comment to a source file for the duration of the block."""
+    original = path.read_text()
     try:
-        module.write_text(original + "\n# a code change\n")
-        proc = snakemake(wf, work, "-n")
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        jobs = scheduled_jobs(proc.stdout + proc.stderr)
-        assert {(r, o) for r, o, _ in jobs} == _expected_after_kmeans_change()
+        path.write_text(original + "\n# a code change\n")
+        yield
     finally:
-        module.write_text(original)
+        path.write_text(original)
+
+
+def test_editing_a_method_module_reruns_only_that_method(demo_run):
+    wf, work = demo_run
+    with _edited(wf / "src/medembed/tl/cluster/_kmeans.py"):
+        assert _dry_run(wf, work) == _expected_after_cluster_change("kmeans")
+
+
+def test_editing_a_shared_module_reruns_every_method_that_imports_it(demo_run):
+    """_hyperbolic.py is imported by both HypHC modules, not named by the registry."""
+    wf, work = demo_run
+    with _edited(wf / "src/medembed/tl/_hyperbolic.py"):
+        assert _dry_run(wf, work) == _expected_after_cluster_change("hyphc", "hyphc_learned")
+
+
+def test_editing_the_metrics_module_reruns_only_the_evaluation(demo_run):
+    wf, work = demo_run
+    expected = {("make_report", "results/report.html"), ("all", "")}
+    for ds in CONFIG["datasets"]:
+        b = f"results/{ds}/{ENC}/image"
+        expected.add(("gather_metrics", f"{b}/metrics.tsv"))
+        expected |= {("evaluate_clustering", f"{b}/metrics/cluster/{m}.tsv") for m in CONFIG["cluster"]}
+        expected |= {("evaluate_reduction", f"{b}/metrics/reduce/{m}.tsv") for m in CONFIG["reduce"]}
+        expected |= {("evaluate_outliers", f"{b}/metrics/outliers/{m}.tsv") for m in CONFIG["outliers"]}
+    with _edited(wf / "src/medembed/tl/_metrics.py"):
+        assert _dry_run(wf, work) == expected
+
+
+def test_editing_a_plotting_module_reruns_only_its_figures(demo_run):
+    wf, work = demo_run
+    expected = {("make_report", "results/report.html"), ("all", "")}
+    for ds in CONFIG["datasets"]:
+        b = f"results/{ds}/{ENC}/image/figures/samples"
+        expected |= {("plot_cluster_samples", f"{b}/{m}.png") for m in CONFIG["cluster"]}
+    with _edited(wf / "src/medembed/pl/_samples.py"):
+        assert _dry_run(wf, work) == expected
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c["encoder"].update(batch_size=3),
+        lambda c: c["encoder"].update(device="cpu"),
+        lambda c: c["encoder"].setdefault("params", {}).update(local_dir="/elsewhere/models"),
+        lambda c: c["cluster"]["hyphc"].update(device="cpu", progress=False),
+        lambda c: c["cluster"]["spectral"].update(n_jobs=2),
+    ],
+    ids=["batch_size", "device", "local_dir", "hyphc_device", "n_jobs"],
+)
+def test_runtime_keys_rerun_nothing(demo_run, change):
+    wf, work = demo_run
+    assert _dry_run(wf, work, _with_config(work, "config_runtime.yaml", change)) == set()
+
+
+def test_changing_the_encoder_reruns_embedding_and_after_but_not_the_data(demo_run):
+    wf, work = demo_run
+    jobs = _dry_run(wf, work, _with_config(work, "config_enc.yaml", lambda c: c["encoder"].update(name="biomedclip")))
+    rules = {r for r, _ in jobs}
+    assert not rules & {"download_dataset", "make_manifest", "plan_shards"}
+    assert {"embed_shard", "embed_images", "build_knn", "reduce", "cluster", "make_report"} <= rules
+    assert all("/biomedclip/" in o for r, o in jobs if r not in ("all", "make_report"))
+    n_shards = sum(len(io.read_table(work / f"results/{ds}/shards.tsv")) for ds in CONFIG["datasets"])
+    assert sum(r == "embed_shard" for r, _ in jobs) == n_shards
+
+
+def test_shards_gather_in_manifest_order(demo_run):
+    _, work = demo_run
+    for ds in CONFIG["datasets"]:
+        plan = io.read_table(work / f"results/{ds}/shards.tsv")
+        manifest = io.read_table(work / f"results/{ds}/manifest.parquet")
+        assert len(plan) >= 2 and plan["n_images"].sum() == len(manifest)
+        parts = [io.read_array(work / f"results/{ds}/{ENC}/shards/image-{k}.npz") for k in plan["shard"]]
+        emb = io.read_array(work / f"results/{ds}/{ENC}/image.npz")
+        np.testing.assert_array_equal(np.concatenate([p.ids for p in parts]), manifest["id"])
+        np.testing.assert_array_equal(np.concatenate([p.X for p in parts]), emb.X)
+
+
+def test_adding_an_image_reembeds_only_its_shard(demo_run):
+    wf, work = demo_run
+    folder = work / "data/folder/Hand"
+    new = folder / "zz_added.jpeg"
+    new.write_bytes(next(p for p in sorted(folder.iterdir()) if p.suffix == ".jpeg").read_bytes())
+    try:
+        jobs = _dry_run(wf, work)
+    finally:
+        new.unlink()
+    shards = [o for r, o in jobs if r == "embed_shard"]
+    n_shards = len(io.read_table(work / "results/folder_small/shards.tsv"))
+    assert ("make_manifest", "results/folder_small/manifest.parquet") in jobs
+    assert len(shards) == 1 and n_shards >= 3  # one new shard key, the others are reused
+    assert not any("slake_small" in o for _, o in jobs)
+    assert _dry_run(wf, work) == set()  # the folder is as it was: nothing to do
 
 
 @pytest.mark.parametrize(
@@ -239,8 +297,8 @@ def test_editing_a_method_module_reruns_only_that_method(run):
         (lambda c: c["plot"].update(map="isomap"), "plot.map='isomap'"),
     ],
 )
-def test_invalid_config_is_rejected_with_the_key_named(run, change, message):
-    wf, work = run
+def test_invalid_config_is_rejected_with_the_key_named(demo_run, change, message):
+    wf, work = demo_run
     cfg = yaml.safe_load((work / "config.yaml").read_text())
     change(cfg)
     (work / "config_bad.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))

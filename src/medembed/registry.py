@@ -9,9 +9,7 @@ of the result and the label in the report.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-from pathlib import Path
 
 REGISTRY: dict[str, dict[str, str]] = {
     "readers": {
@@ -71,15 +69,26 @@ OUTLIERS_FROM_CLUSTER: dict[str, str] = {
     "hdbscan_noise": "hdbscan",
 }
 
-_PKG_ROOT = Path(__file__).resolve().parent
-#: Modules every method of a stage depends on (their edits rerun the whole stage).
-_STAGE_COMMON = {
-    "reduce": ["tl/_base.py", "_validation.py"],
-    "cluster": ["tl/_base.py", "_validation.py"],
-    "outliers": ["tl/_base.py", "_validation.py"],
-    "encoders": ["embed/_base.py", "embed/_images.py"],
-    "readers": ["datasets/_images.py", "datasets/_manifest.py"],
+#: Config keys that change how a job runs but not what it computes. They reach jobs as
+#: snakemake ``resources`` (never ``params``), so changing them reruns nothing. Keyed by
+#: the config section they sit in; "method" applies to every reduce/cluster/outliers entry.
+RUNTIME_KEYS: dict[str, frozenset[str]] = {
+    "encoder": frozenset({"batch_size", "device"}),
+    "encoder.params": frozenset({"local_dir"}),
+    "texts": frozenset({"batch_size"}),
+    "download": frozenset({"timeout", "expected_images", "expected_qa", "lock_file"}),
+    "method": frozenset({"device", "progress", "n_jobs", "core_dist_n_jobs"}),
 }
+
+
+def split_runtime(section: str, values: dict | None) -> tuple[dict, dict]:
+    """``(science, runtime)``: ``values`` without and with only the runtime keys of ``section``."""
+    values = dict(values or {})
+    keys = RUNTIME_KEYS.get(section, frozenset())
+    return (
+        {k: v for k, v in values.items() if k not in keys},
+        {k: v for k, v in values.items() if k in keys},
+    )
 
 
 def names(stage: str) -> list[str]:
@@ -108,27 +117,22 @@ def load(stage: str, name: str):
     return getattr(importlib.import_module(module), attr)
 
 
-def source_files(stage: str, name: str) -> list[Path]:
-    """Source files that implement ``name``: its own module plus the stage's shared ones."""
-    module = target(stage, name).split(":")[0]
-    rel = Path(*module.split(".")[1:]).with_suffix(".py")
-    common = _STAGE_COMMON.get(stage, []) + (["pp/_neighbors.py"] if name in USES_KNN else [])
-    files = [_PKG_ROOT / rel] + [_PKG_ROOT / p for p in common]
-    return [f for f in files if f.exists()]
+def module_of(stage: str, name: str) -> str:
+    """Dotted module that implements ``name`` in ``stage`` (what :func:`load` imports)."""
+    return target(stage, name).split(":")[0]
 
 
-def _hash(files) -> str:
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.read_bytes())
-    return h.hexdigest()[:12]
+def code_version(script, stage: str | None = None, name: str | None = None) -> str:
+    """Short hash of a rule's ``script`` and every package module it reaches.
 
+    With ``stage`` and ``name`` the method's registered module (loaded by name, so not
+    visible as an import) and its registry entry are part of the hash too. The import
+    graph is read from the source by :mod:`medembed.codeversion`.
+    """
+    from . import codeversion
 
-def code_version(stage: str, name: str) -> str:
-    """Short hash of the source implementing a method, so a code edit reruns its job."""
-    return _hash(source_files(stage, name))
-
-
-def module_version(*modules: str) -> str:
-    """Short hash of package modules given relative to the package (``"embed/_texts.py"``)."""
-    return _hash(_PKG_ROOT / m for m in modules)
+    if stage is None:
+        return codeversion.code_version(script)
+    return codeversion.code_version(
+        script, extra=(module_of(stage, name),), salt=target(stage, name)
+    )

@@ -7,6 +7,7 @@ The package never imports snakemake; scripts call :func:`job_logging` with
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -51,6 +52,19 @@ def job_logging(logfile: str | os.PathLike, level: int = logging.INFO) -> Iterat
             warnings.resetwarnings()
 
 
+def job_settings(resources, threads: int | None = None) -> dict:
+    """The job's runtime settings: the JSON ``settings`` resource, with ``n_jobs`` = threads.
+
+    Runtime keys (device, batch size, model location, timeouts, ...) travel as a resource
+    rather than a param so that changing them reruns nothing (see registry.RUNTIME_KEYS).
+    """
+    raw = getattr(resources, "settings", None) if not isinstance(resources, dict) else resources.get("settings")
+    out = json.loads(raw) if raw else {}
+    if threads is not None:  # the rule's threads decide a method's parallelism
+        out["n_jobs"] = out["core_dist_n_jobs"] = max(1, int(threads))
+    return out
+
+
 def set_threads(n: int) -> None:
     """Limit BLAS/OpenMP/torch threads to what the job was given."""
     n = max(1, int(n))
@@ -62,9 +76,8 @@ def set_threads(n: int) -> None:
         threadpool_limits(n)
     except ImportError:  # pragma: no cover - threadpoolctl ships with sklearn
         pass
-    try:
-        import torch
-
+    # torch reads OMP_NUM_THREADS when it is first imported; a job that already imported
+    # it gets the limit set directly. Jobs that never use torch do not import it here.
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(n)
-    except ImportError:  # pragma: no cover
-        pass

@@ -1,30 +1,28 @@
-"""Image (and text) encoders, selected by config name (registry stage ``encoders``)."""
+"""Image (and text) encoders, selected by config name (registry stage ``encoders``).
+
+Names are imported on first use (see :mod:`medembed._lazy`).
+"""
 
 from __future__ import annotations
 
-from .. import registry
-from ._base import Encoder, select_device
-from ._images import embed_images, l2_normalize
-from ._texts import build_qa_texts, embed_texts, mean_text_embedding
-from ._zeroshot import zero_shot, zero_shot_accuracy
+from .._lazy import attach
 
-__all__ = [
-    "Encoder",
-    "build_qa_texts",
-    "embed_images",
-    "embed_texts",
-    "l2_normalize",
-    "make_encoder",
-    "mean_text_embedding",
-    "select_device",
-    "zero_shot",
-    "zero_shot_accuracy",
-]
+_LAZY = {
+    "Encoder": "._base",
+    "select_device": "._base",
+    "embed_images": "._images",
+    "l2_normalize": "._images",
+    "build_qa_texts": "._texts",
+    "embed_texts": "._texts",
+    "mean_text_embedding": "._texts",
+    "zero_shot": "._zeroshot",
+    "zero_shot_accuracy": "._zeroshot",
+    "make_encoder": "._api",
+    "load_encoder": "._api",
+    "check_finite": "._images",
+    "plan_shards": "._shards",
+    "shard_rows": "._shards",
+    "gather_shards": "._shards",
+}
 
-
-def make_encoder(name: str, **params) -> Encoder:
-    cls = registry.load("encoders", name)
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise ValueError(f"encoder {name!r}: bad parameter ({exc})") from exc
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY)

@@ -30,6 +30,15 @@ class ImageDataset(Dataset):
         return self.transform(load_image(self.paths[i]))
 
 
+def check_finite(X: np.ndarray, ids) -> None:
+    """Raise one line naming the images whose embedding has a NaN or infinite value."""
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        names = np.asarray(ids).astype(str)[bad]
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        raise ValueError(f"{len(names)} image(s) gave a NaN or infinite embedding: {shown}")
+
+
 def l2_normalize(X: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     if (norms == 0).any():

@@ -1,16 +1,20 @@
-"""Figures (scanpy's ``pl``): they only read results, never compute them."""
+"""Figures (scanpy's ``pl``): they only read results, never compute them.
 
-from ._hyphc import dendrogram_top, poincare_disk
-from ._maps import clusters_on_map, outliers_on_map, reductions
-from ._samples import cluster_samples
-from ._tree import tree_figure
+Names are imported on first use (see :mod:`medembed._lazy`).
+"""
 
-__all__ = [
-    "cluster_samples",
-    "clusters_on_map",
-    "dendrogram_top",
-    "outliers_on_map",
-    "poincare_disk",
-    "reductions",
-    "tree_figure",
-]
+from __future__ import annotations
+
+from .._lazy import attach
+
+_LAZY = {
+    "dendrogram_top": "._hyphc",
+    "poincare_disk": "._hyphc",
+    "clusters_on_map": "._maps",
+    "outliers_on_map": "._maps",
+    "reductions": "._maps",
+    "cluster_samples": "._samples",
+    "tree_figure": "._tree",
+}
+
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY)

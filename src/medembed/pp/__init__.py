@@ -1,24 +1,21 @@
-"""Preprocessing: PCA pre-reduction, image+text fusion and the one shared kNN graph."""
+"""Preprocessing: PCA pre-reduction, image+text fusion and the one shared kNN graph.
+
+Names are imported on first use (see :mod:`medembed._lazy`).
+"""
 
 from __future__ import annotations
 
-from ._neighbors import (
-    EXACT_MAX,
-    Neighbors,
-    knn_kwargs,
-    neighbors,
-    read_neighbors,
-    write_neighbors,
-)
-from ._pca import combine, pca
+from .._lazy import attach
 
-__all__ = [
-    "knn_kwargs",
-    "EXACT_MAX",
-    "Neighbors",
-    "combine",
-    "neighbors",
-    "pca",
-    "read_neighbors",
-    "write_neighbors",
-]
+_LAZY = {
+    "EXACT_MAX": "._neighbors",
+    "Neighbors": "._neighbors",
+    "knn_kwargs": "._neighbors",
+    "neighbors": "._neighbors",
+    "read_neighbors": "._neighbors",
+    "write_neighbors": "._neighbors",
+    "combine": "._pca",
+    "pca": "._pca",
+}
+
+__getattr__, __dir__, __all__ = attach(__name__, _LAZY)

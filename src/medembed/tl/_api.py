@@ -1,0 +1,108 @@
+"""Make, fit and tabulate the registry's estimators (what the rule scripts call)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import registry
+from ._base import BaseClusterer, BaseOutlierDetector, BaseReducer
+
+
+def _make(stage: str, name: str, params: dict, runtime: dict | None):
+    cls = registry.load(stage, name)
+    if runtime:
+        accepted = set(cls().get_params()) if hasattr(cls, "get_params") else set()
+        # Runtime settings (threads, device) apply where the estimator has them.
+        params = {**params, **{k: v for k, v in runtime.items() if k in accepted}}
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise ValueError(f"{stage}.{name}: bad parameter ({exc})") from exc
+
+
+def make_reducer(name: str, *, runtime: dict | None = None, **params) -> BaseReducer:
+    """The reducer registered as ``name``; ``runtime`` settings (n_jobs, device) apply where accepted."""
+    return _make("reduce", name, params, runtime)
+
+
+def make_clusterer(name: str, *, runtime: dict | None = None, **params) -> BaseClusterer:
+    """The clusterer registered as ``name``; ``runtime`` settings (n_jobs, device) apply where accepted."""
+    return _make("cluster", name, params, runtime)
+
+
+def make_outlier_detector(name: str, *, runtime: dict | None = None, **params) -> BaseOutlierDetector:
+    """The detector registered as ``name``; ``runtime`` settings (n_jobs, device) apply where accepted."""
+    return _make("outliers", name, params, runtime)
+
+
+#: Estimator parameters that do not change a result: left out of the written params.
+RUNTIME_PARAMS = frozenset({"n_jobs", "core_dist_n_jobs", "device", "progress"})
+
+
+def result_params(model) -> dict:
+    """The parameters that define ``model``'s result (``get_params`` minus runtime ones)."""
+    return {k: v for k, v in model.get_params().items() if k not in RUNTIME_PARAMS}
+
+
+def cluster_table(ids, model: BaseClusterer) -> pd.DataFrame:
+    """One row per sample: ``id``, ``cluster`` and the model's extra columns."""
+    df = pd.DataFrame({"id": np.asarray(ids).astype(str), "cluster": model.labels_})
+    for name, col in model.extra_columns_.items():
+        df[name] = np.asarray(col)
+    return df
+
+
+_ARTIFACTS = (
+    "linkage_", "cluster_centers_", "embeddings_", "partitions_", "weights_", "means_", "dasgupta_cost_",
+)
+
+
+def model_artifacts(model) -> dict:
+    """What a fitted clusterer learned beyond its labels (tree, centres, embedding), by name.
+
+    A hierarchical model also gives its tree in Newick (``newick``).
+    """
+    out = {name.rstrip("_"): np.asarray(getattr(model, name)) for name in _ARTIFACTS if hasattr(model, name)}
+    if hasattr(model, "newick") and hasattr(model, "linkage_"):
+        out["newick"] = np.array(model.newick())
+    return out
+
+
+def supervision_labels(manifest: pd.DataFrame, ids, column: str | None):
+    """Labels of ``column`` for ``ids`` (None = unknown), or None when no column is given."""
+    if column is None:
+        return None
+    if column not in manifest:
+        raise ValueError(f"label column {column!r} is not in the manifest (columns: {list(manifest.columns)})")
+    s = manifest.set_index("id")[column]
+    return s.reindex(np.asarray(ids).astype(str)).astype(object).where(lambda v: v.notna(), None).to_numpy()
+
+
+def fit_clusterer(model: BaseClusterer, X, labels=None, **fit_kw):
+    """Fit ``model``; semi-supervised ones (``uses_labels``) get the known labels, None = unknown.
+
+    ``fit_kw`` passes the shared graph (``knn=``) to methods that take it.
+    """
+    if getattr(model, "uses_labels", False):
+        if labels is None:
+            raise ValueError(f"{type(model).__name__} needs a label column: the dataset has none")
+        return model.fit(X, labels, **fit_kw)
+    return model.fit(X, **fit_kw)
+
+
+def params_hash(params: dict) -> str:
+    """Short stable hash of a method's parameters (for the tidy metrics table)."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def outlier_table(ids, model: BaseOutlierDetector) -> pd.DataFrame:
+    """One row per sample: ``id``, ``score`` (higher = more outlying), ``is_outlier``, ``rank``."""
+    scores = model.scores_
+    rank = pd.Series(scores).rank(ascending=False, method="first").astype(int).to_numpy()
+    return pd.DataFrame(
+        {"id": np.asarray(ids).astype(str), "score": scores, "is_outlier": model.is_outlier_, "rank": rank}
+    )

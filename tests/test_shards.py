@@ -1,0 +1,70 @@
+"""Content-keyed embedding shards: stable under additions, gathered in manifest order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medembed import embed, io
+
+
+def _manifest(n, seed=0, extra=()):
+    ids = [f"img/{i:06d}" for i in range(n)] + list(extra)
+    ids.sort()
+    return pd.DataFrame({"id": ids, "path": [f"/x/{i}.png" for i in ids], "sha256": [f"h{i}" for i in ids]})
+
+
+def test_small_dataset_is_one_shard():
+    plan = embed.plan_shards(_manifest(50), shard_size=100)
+    assert len(plan) == 1 and plan["n_images"].item() == 50
+
+
+def test_shards_cover_every_row_once_near_the_target_size():
+    plan = embed.plan_shards(_manifest(20_000), shard_size=500)
+    assert plan["start"].iloc[0] == 0 and plan["stop"].iloc[-1] == 20_000
+    assert (plan["start"].iloc[1:].to_numpy() == plan["stop"].iloc[:-1].to_numpy()).all()
+    assert plan["n_images"].max() <= 1000
+    assert 20 <= len(plan) <= 80  # about 20000 / 500
+
+
+def test_adding_images_changes_only_the_shards_they_land_in():
+    before = embed.plan_shards(_manifest(20_000), shard_size=500)
+    after = embed.plan_shards(_manifest(20_000, extra=["img/003000x", "img/015000x"]), shard_size=500)
+    new = set(after["shard"]) - set(before["shard"])
+    assert 1 <= len(new) <= 4  # the two shards that gained an image (a capped one may push one more)
+    assert len(set(before["shard"]) & set(after["shard"])) >= len(before) - 4
+
+
+def test_changing_an_image_changes_its_shard_key():
+    m = _manifest(3000)
+    before = embed.plan_shards(m, shard_size=500)
+    m.loc[1234, "sha256"] = "changed"
+    after = embed.plan_shards(m, shard_size=500)
+    assert len(set(after["shard"]) - set(before["shard"])) == 1
+
+
+def test_gather_checks_ids_and_order():
+    m = _manifest(10)
+    parts = [io.Array(np.ones((5, 2)), m["id"][:5]), io.Array(np.zeros((5, 2)), m["id"][5:])]
+    X, ids = embed.gather_shards(parts, m["id"])
+    assert X.shape == (10, 2) and list(ids) == list(m["id"])
+    with pytest.raises(ValueError, match="1 missing"):
+        embed.gather_shards(parts[:1] + [io.Array(np.zeros((4, 2)), m["id"][5:9])], m["id"])
+    with pytest.raises(ValueError, match="duplicated"):
+        embed.gather_shards(parts + [io.Array(np.zeros((1, 2)), m["id"][:1])], m["id"])
+
+
+def test_a_stale_plan_fails_loudly():
+    m = _manifest(100)
+    plan = embed.plan_shards(m, shard_size=1000)
+    m.loc[3, "sha256"] = "changed"
+    with pytest.raises(ValueError, match="no longer matches"):
+        embed.shard_rows(m, plan, plan["shard"].item())
+
+
+def test_nan_embeddings_name_the_images():
+    X = np.ones((4, 3))
+    X[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"1 image\(s\) gave a NaN or infinite embedding: c"):
+        embed.check_finite(X, ["a", "b", "c", "d"])
