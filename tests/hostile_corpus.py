@@ -333,6 +333,11 @@ def make_hostile_corpus(dest: str | os.PathLike, *, n_good: int = 4, frames: str
     save_dicom(video, dc / "video_mpeg2.dcm")
     t.add("dicom/video_mpeg2.dcm", "skipped", "MPEG-2 video",
           reason=r"^unsupported transfer syntax MPEG2 Main Profile / Main Level \(1\.2\.840\.10008\.1\.2\.4\.100\)")
+    (dc / "notes.dcm").write_text("Patient refused the scan.\n", "utf-8")
+    t.add("dicom/notes.dcm", "skipped", "text file named .dcm", reason=r"^not an image \(a text file")
+    ct.preamble = None
+    ct.save_as(str(dc / "no_preamble.dcm"))  # a raw dataset, as some old exports write
+    t.add("dicom/no_preamble.dcm", "embedded", "DICOM without preamble, .dcm extension")
     full = (dc / "ct.dcm").read_bytes()
     (dc / "truncated.dcm").write_bytes(full[: len(full) - 700])
     t.add("dicom/truncated.dcm", "skipped", "DICOM cut inside its pixel data",

@@ -74,6 +74,23 @@ def is_dicom(path: str | os.PathLike) -> bool:
     return len(head) == 132 and head[128:132] == b"DICM"
 
 
+def looks_like_dicom(path: str | os.PathLike) -> bool:
+    """DICOM by preamble; or a ``.dcm``/``.dicom`` file that starts with a DICOM tag of group
+    0002 or 0008 (a dataset written without preamble). Anything else is decoded by Pillow,
+    so a text file named ``.dcm`` is "not an image" rather than "DICOM without pixel data".
+    """
+    if is_dicom(path):
+        return True
+    if Path(path).suffix.lower() not in DICOM_EXTENSIONS:
+        return False
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return len(head) == 4 and int.from_bytes(head[:2], "little") in (0x0002, 0x0008)
+
+
 def split_frame_ref(path: str | os.PathLike) -> tuple[Path, int | None]:
     """``("x.dcm#f003")`` → ``(Path("x.dcm"), 3)``; a path naming an existing file is kept whole."""
     p = str(path)
@@ -256,7 +273,7 @@ def load_image(
     path, ref_frame = split_frame_ref(path)
     frame = frame if frame is not None else ref_frame
     _check_file(path)
-    if is_dicom(path) or path.suffix.lower() in DICOM_EXTENSIONS:
+    if looks_like_dicom(path):
         from ._dicom import dicom_image
 
         return dicom_image(

@@ -21,12 +21,11 @@ from ._folder import SKIP_KEY
 from ._images import (
     DEFAULT_MAX_ASPECT_RATIO,
     DEFAULT_MAX_PIXELS,
-    DICOM_EXTENSIONS,
     ImageError,
     _check_file,
     frame_ref,
-    is_dicom,
     load_image,
+    looks_like_dicom,
     sha256_file,
 )
 
@@ -77,7 +76,7 @@ def probe_file(path, decode: DecodeOptions, dicom: DicomOptions) -> list[dict]:
 
     path = Path(path)
     _check_file(path)
-    if is_dicom(path) or path.suffix.lower() in DICOM_EXTENSIONS:
+    if looks_like_dicom(path):
         ds = _dicom.read_dicom(path)
         _dicom.check_pixels(ds, decode.max_pixels, decode.max_aspect_ratio)
         header = _dicom.dicom_header(
