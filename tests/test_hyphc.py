@@ -16,6 +16,7 @@ from medembed.tl.cluster._hyphc_learned import (
     LearnedHyperbolicHC,
     _triplets_from_labels,
     decode_clouds,
+    feasible_margin,
     train_similarity_mlp,
 )
 
@@ -347,21 +348,54 @@ def test_learned_hyphc_semi_supervised():
     y_obj[::7] = None  # some labels unknown
     y_obj[1::11] = np.nan
     assert LearnedHyperbolicHC.uses_labels is True
-    m = LearnedHyperbolicHC(
-        n_clusters=2, label_fraction=0.5, mlp_epochs=150, margin=1.0, standardize=True,
-        random_state=0, **FAST,
+    m = LearnedHyperbolicHC(  # our variant: HypHC on the learned similarity
+        n_clusters=2, label_fraction=0.5, mlp_epochs=150, margin=1.0, standardize=True, embedding="hyphc",
+        n_layers=2, loss_on="labelled", spread=0.5, random_state=0, **FAST,
     ).fit(X, y_obj)
     known = np.array([v is not None and v == v for v in y_obj])
     assert m.label_mask_.sum() <= known.sum() and not m.label_mask_[~known].any()
     assert m.label_mask_.sum() == pytest.approx(0.5 * known.sum(), abs=2)
     assert m.features_.shape == (len(X), 2)
+    np.testing.assert_array_equal(m.extra_columns_["label_seen"], m.label_mask_)
     assert adjusted_rand_score(y, m.labels_) >= 0.9
     assert is_valid_linkage(m.linkage_)
-    # direct decoding of the MLP leaves (the paper's end-to-end variant)
-    m2 = LearnedHyperbolicHC(
-        n_clusters=2, embedding="mlp", label_fraction=0.5, mlp_epochs=150, random_state=0, **FAST
-    ).fit(X, y)
+    # the default: the paper's recipe (direct decoding of the MLP leaves, 4 hidden layers,
+    # HypHC loss over the whole cloud, no spread term)
+    m2 = LearnedHyperbolicHC(n_clusters=2, label_fraction=0.5, mlp_epochs=150, random_state=0, **FAST).fit(X, y)
+    p = m2.get_params()
+    assert (p["embedding"], p["n_layers"], p["loss_on"], p["spread"], p["margin"]) == ("mlp", 4, "all", 0.0, "auto")
+    assert m2.margin_ == 1.0  # 2 classes: the paper's margin for circles and moons
     assert adjusted_rand_score(y, m2.labels_) >= 0.9
+
+
+def test_feasible_margin_gives_the_papers_margins():
+    assert feasible_margin(2) == 1.0 and feasible_margin(4) == pytest.approx(1.0)  # circles, moons
+    assert feasible_margin(9) == pytest.approx(1 - np.cos(2 * np.pi / 9))  # 0.234; blobs: 0.2
+    assert feasible_margin(6) == pytest.approx(0.5)
+    assert feasible_margin(6, out_dim=5) == 1.0  # a simplex in 5-D
+
+
+def test_infeasible_margin_merges_classes_and_auto_does_not():
+    """Six classes cannot all be 90 degrees apart on the circle: with margin 1.0 two of them
+    share one direction of the MLP output; the feasible margin keeps six directions."""
+    from sklearn.datasets import make_blobs
+    from sklearn.metrics import normalized_mutual_info_score
+
+    X, y = make_blobs(240, centers=6, n_features=8, cluster_std=1.5, random_state=0)
+
+    def run(margin):
+        est = LearnedHyperbolicHC(n_clusters=6, margin=margin, mlp_epochs=50, random_state=0,
+                                  progress=False, device="cpu").fit(X, y)
+        ang = np.arctan2(est.features_[:, 1], est.features_[:, 0])
+        means = np.array([np.angle(np.exp(1j * ang[y == c]).mean()) for c in range(6)])
+        gap = np.abs(np.angle(np.exp(1j * (means[:, None] - means[None])))) + 9 * np.eye(6)
+        held = ~est.label_mask_
+        return np.degrees(gap.min()), normalized_mutual_info_score(y[held], est.labels_[held])
+
+    gap_1, nmi_1 = run(1.0)
+    gap_auto, nmi_auto = run("auto")
+    assert gap_1 < 10 and gap_auto > 45
+    assert nmi_auto > 0.95 and nmi_auto > nmi_1 + 0.1
 
 
 def test_learned_hyphc_rejects_missing_or_useless_labels():
@@ -374,6 +408,10 @@ def test_learned_hyphc_rejects_missing_or_useless_labels():
         LearnedHyperbolicHC(n_clusters=2, label_fraction=0.0).fit(X, y)
     with pytest.raises(ValueError, match="embedding='tree'"):
         LearnedHyperbolicHC(n_clusters=2, embedding="tree").fit(X, y)
+    with pytest.raises(ValueError, match="loss_on='some'"):
+        LearnedHyperbolicHC(n_clusters=2, loss_on="some").fit(X, y)
+    with pytest.raises(ValueError, match="margin='big'"):
+        LearnedHyperbolicHC(n_clusters=2, margin="big").fit(X, y)
     with pytest.raises(ValueError, match="y has 3 entries"):
         LearnedHyperbolicHC(n_clusters=2, **FAST).fit(X, [0, 1, 0])
 

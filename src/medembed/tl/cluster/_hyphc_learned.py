@@ -1,20 +1,30 @@
 """Learned similarity for hyperbolic hierarchical clustering (Gigli, Marcotegui & Velasco-Forero,
 "End-to-End Similarity Learning and Hierarchical Clustering for unfixed size datasets", GSI 2021).
 
-A small MLP ``NN: R^d -> R^m`` (hidden 64, ``Linear -> BatchNorm -> LeakyReLU(0.2)`` blocks,
-linear output) is trained semi-supervised on the labelled points of one or many point
-clouds with
+The default is the paper's recipe. An MLP ``NN: R^d -> R^2`` with four hidden layers
+(hidden 64, ``Linear -> BatchNorm -> LeakyReLU(0.2)`` blocks, linear output) is trained
+semi-supervised on one or many point clouds with (eq. 2 of the paper)
 
-* a triplet margin loss on the cosine similarity of its outputs,
-  ``max(cos(a, n) - cos(a, p) + margin, 0)`` averaged over the active triplets, and
-* the HypHC loss of Chami et al. on the same triplets, with similarities
-  ``w = (1 + cos) / 2`` of the outputs and leaves = outputs normalised to one learnt radius
-  in the Poincaré disk (plus the mean similarity of labelled pairs, which spreads classes),
+* a triplet margin loss on the cosine similarity of its outputs over the labelled points,
+  ``max(cos(a, n) - cos(a, p) + margin, 0)`` averaged over the active triplets, plus
+* the HypHC loss of Chami et al. over the whole cloud (uniform triplets of all points,
+  labelled or not), with similarities ``w = (1 + cos) / 2`` of the outputs and leaves =
+  outputs normalised to one learnt radius in the Poincaré disk,
 
-as in the authors' code. The learnt similarity ``w_ij = (1 + cos(NN(x_i), NN(x_j))) / 2`` is
-then clustered hierarchically: :class:`LearnedHyperbolicHC` runs HypHC on it
-(``embedding="hyphc"``, default) or, as in the paper, decodes the normalised outputs
-directly (``embedding="mlp"``; needs ``out_dim=2`` for the ``O(n log n)`` decoder).
+and the tree is decoded directly from those leaves (``embedding="mlp"``).
+
+``margin="auto"`` (default) is the largest margin the classes can meet on the circle,
+``min(1, 1 - cos(2 pi / k))`` for ``k`` labelled classes (:func:`feasible_margin`): the
+paper's 1.0 for 2 and 4 classes, 0.23 for 9 (the paper: 0.2). A fixed margin of 1.0 with
+6+ classes cannot be met, and the loss then merges pairs of classes onto one direction:
+on a 12,000-image 6-class set this made ``hyphc_learned`` lose to k-means
+(benchmarks/hyphc_learned_scale.py).
+
+Variants of ours stay available: ``loss_on="labelled"`` (HypHC loss on the labelled
+triplets only), ``spread > 0`` (adds ``spread`` x the mean similarity of labelled pairs,
+which pushes classes apart), ``n_layers=2``, and ``embedding="hyphc"`` (a second HypHC
+run on the learnt similarity ``w_ij = (1 + cos(NN(x_i), NN(x_j))) / 2`` instead of the
+direct decode). benchmarks/hyphc_table1.py compares them with the paper's Table 1.
 
 :func:`train_similarity_mlp` trains one MLP on many point clouds (the paper's protocol:
 100 training clouds, early stopping on 20 validation clouds); :func:`decode_clouds` applies
@@ -31,7 +41,7 @@ import numpy as np
 
 from ..._validation import Interval, Options
 from .._hyperbolic import cut_linkage, dasgupta_cost, decode_tree, lca_depth_same_radius, unit_rows
-from ._hyphc import HyperbolicHC, resolve_device
+from ._hyphc import HyperbolicHC, resolve_device, sample_triplets
 
 
 def _torch():
@@ -40,7 +50,7 @@ def _torch():
     return torch
 
 
-def make_mlp(in_dim: int, hidden: int = 64, n_layers: int = 2, out_dim: int = 2, negative_slope: float = 0.2):
+def make_mlp(in_dim: int, hidden: int = 64, n_layers: int = 4, out_dim: int = 2, negative_slope: float = 0.2):
     """``n_layers`` blocks ``Linear -> BatchNorm1d -> LeakyReLU`` then a linear output layer."""
     nn = _torch().nn
     layers, d = [], in_dim
@@ -137,24 +147,56 @@ def _triplets_from_labels(y, rng: np.random.Generator, max_triplets: int):
     return np.stack([a, p, neg], axis=1).astype(np.int64)
 
 
-def _cloud_loss(net, rescale, x, lab_idx, lab_y, trip, margin, temperature, *, spread=True):
-    """Triplet margin (cosine) + HypHC loss of one cloud; ``trip`` indexes into ``lab_idx``."""
+def _cloud_loss(net, rescale, x, lab_idx, trip, margin, temperature, *, loss_on="all", spread=0.0,
+                hyp_triplets=None):
+    """Triplet margin (cosine) loss + HypHC loss of one cloud (Gigli et al.'s eq. 2).
+
+    ``trip`` indexes into ``lab_idx`` (the labelled points). The HypHC loss of Chami et al.
+    (similarities ``w = (1 + cos) / 2`` of the outputs, leaves = outputs on the learnt
+    radius ``rescale``) runs on ``hyp_triplets`` (indices into the whole cloud) when
+    ``loss_on="all"`` (the paper: the whole cloud), or on the labelled triplets ``trip``
+    when ``loss_on="labelled"``. ``spread > 0`` adds ``spread *`` the mean similarity of
+    the labelled points (a variant of ours; not in the paper).
+    """
     torch = _torch()
-    f = net(x)
-    fl = torch.nn.functional.normalize(f[lab_idx], dim=-1)
+    f = torch.nn.functional.normalize(net(x), dim=-1)
+    fl = f[lab_idx]
     a, p, n = fl[trip[:, 0]], fl[trip[:, 1]], fl[trip[:, 2]]
     c_ap, c_an, c_pn = (a * p).sum(-1), (a * n).sum(-1), (p * n).sum(-1)
     viol = torch.relu(c_an - c_ap + margin)
     active = (viol > 0).sum().clamp_min(1)
     l_trip = viol.sum() / active
-    cos = torch.stack([c_ap, c_an, c_pn], dim=-1).clamp(-1.0, 1.0)
+    if loss_on == "all" and hyp_triplets is not None and len(hyp_triplets):
+        i, j, k = f[hyp_triplets[:, 0]], f[hyp_triplets[:, 1]], f[hyp_triplets[:, 2]]
+        cos = torch.stack([(i * j).sum(-1), (i * k).sum(-1), (j * k).sum(-1)], dim=-1)
+    else:
+        cos = torch.stack([c_ap, c_an, c_pn], dim=-1)
+    cos = cos.clamp(-1.0, 1.0)
     w = 0.5 * (1.0 + cos)
     depth = lca_depth_same_radius(cos, rescale.clamp(1e-4, 1 - 1e-3))
     soft = torch.softmax(depth / temperature, dim=-1)
     l_hyp = (w.sum(-1) - (w * soft).sum(-1)).mean()
     if spread:
-        l_hyp = l_hyp + 0.5 * (1.0 + fl @ fl.T).mean()
+        l_hyp = l_hyp + spread * 0.5 * (1.0 + fl @ fl.T).mean()
     return l_trip + l_hyp
+
+
+def feasible_margin(n_classes: int, out_dim: int = 2) -> float:
+    """The largest triplet margin that ``n_classes`` directions in ``out_dim`` dimensions can meet.
+
+    The loss asks ``cos(a, n) <= cos(a, p) - margin``: with every class collapsed onto one
+    direction (``cos(a, p) = 1``), neighbouring classes must lie at ``cos <= 1 - margin``.
+    On the circle (``out_dim=2``) ``k`` classes are at best ``2 pi / k`` apart, so
+    ``margin <= 1 - cos(2 pi / k)``; in ``out_dim >= k - 1`` dimensions the regular simplex
+    allows ``1 + 1 / (k - 1)``. Capped at 1. This gives the paper's margins: 1.0 for
+    circles (k=2) and moons (k=4), 0.23 for 9 blobs (the paper: 0.2). A larger margin
+    cannot be met, and the cheapest way to pay it is to merge pairs of classes: with
+    margin 1.0 six classes collapse onto four directions.
+    """
+    k = max(int(n_classes), 2)
+    if out_dim >= k - 1:
+        return 1.0
+    return float(min(1.0, 1.0 - math.cos(2.0 * math.pi / k)))
 
 
 def train_similarity_mlp(
@@ -167,7 +209,7 @@ def train_similarity_mlp(
     val_labels=None,
     val_known=None,
     hidden: int = 64,
-    n_layers: int = 2,
+    n_layers: int = 4,
     out_dim: int = 2,
     negative_slope: float = 0.2,
     margin: float = 1.0,
@@ -175,6 +217,8 @@ def train_similarity_mlp(
     epochs: int = 60,
     learning_rate: float = 1e-3,
     max_triplets: int = 20000,
+    loss_on: str = "all",
+    spread: float = 0.0,
     standardize: bool = False,
     patience: int = 20,
     random_state=0,
@@ -191,12 +235,19 @@ def train_similarity_mlp(
     on validation plateaus; the weights with the lowest validation loss (on the validation
     clouds' known labels; the training loss if none) are kept. Returns a
     :class:`SimilarityMLP`.
+
+    The paper's recipe is the default: 4 hidden layers, the HypHC loss over the whole cloud
+    (``loss_on="all"``: ``max_triplets`` uniform triplets of all its points per step), no
+    ``spread`` term. ``loss_on="labelled"`` (HypHC loss on the labelled triplets only) and
+    ``spread > 0`` are variants of ours, kept for comparison (benchmarks/hyphc_table1.py).
     """
     torch = _torch()
     from tqdm.auto import tqdm
 
     if len(clouds) != len(labels) or len(clouds) == 0:
         raise ValueError(f"clouds ({len(clouds)}) and labels ({len(labels)}) must be non-empty and match")
+    if loss_on not in ("all", "labelled"):
+        raise ValueError(f"loss_on={loss_on!r} is invalid; allowed: 'all', 'labelled'")
     rng = np.random.default_rng(0 if random_state is None else int(random_state))
     torch.manual_seed(0 if random_state is None else int(random_state))
     dev = resolve_device(device)
@@ -204,6 +255,7 @@ def train_similarity_mlp(
     labels = [np.asarray(y).astype(np.int64) for y in labels]
     if known is None:
         known = [_label_mask(y, label_fraction, rng) for y in labels]
+    known = [np.asarray(k, dtype=bool) & (y >= 0) for k, y in zip(known, labels)]
     d = clouds[0].shape[1]
     if standardize:
         allx = np.concatenate(clouds)
@@ -212,31 +264,32 @@ def train_similarity_mlp(
     else:
         mean, scale = np.zeros(d, np.float32), np.ones(d, np.float32)
 
-    def prep(cs, ys, ks):
-        out = []
-        for x, y, k in zip(cs, ys, ks):
-            k = np.asarray(k, dtype=bool) & (y >= 0)
-            lab_idx = np.flatnonzero(k)
-            _, codes = np.unique(y[lab_idx], return_inverse=True)
-            out.append(
-                (
-                    torch.as_tensor((x - mean) / scale, dtype=torch.float32, device=dev),
-                    torch.as_tensor(lab_idx, device=dev),
-                    codes,
-                )
-            )
-        return out
+    def tensor(x):
+        return torch.as_tensor((x - mean) / scale, dtype=torch.float32, device=dev)
 
-    train = prep(clouds, labels, known)
-    val = None
+    def codes_of(y, idx):
+        return np.unique(y[idx], return_inverse=True)[1]
+
+    xs = [tensor(x) for x in clouds]
+    n_hyp = max_triplets
+
+    def hyp_trip(n, g):
+        return torch.as_tensor(sample_triplets(n, n_hyp, g), device=dev) if loss_on == "all" and n >= 3 else None
+
+    # validation sets: (x, lab_idx, fixed label triplets, fixed cloud triplets)
+    vrng = np.random.default_rng(12345)
+    val = []
     if val_clouds is not None:
         val_labels = [np.asarray(y).astype(np.int64) for y in val_labels]
         if val_known is None:
-            vrng = np.random.default_rng(rng.integers(2**31))
-            val_known = [_label_mask(y, label_fraction, vrng) for y in val_labels]
-        val = prep([np.asarray(c, np.float32) for c in val_clouds], val_labels, val_known)
-        vrng = np.random.default_rng(12345)
-        val_trip = [torch.as_tensor(_triplets_from_labels(c, vrng, max_triplets), device=dev) for _, _, c in val]
+            krng = np.random.default_rng(rng.integers(2**31))
+            val_known = [_label_mask(y, label_fraction, krng) for y in val_labels]
+        for x, y, k in zip(val_clouds, val_labels, val_known):
+            idx = np.flatnonzero(np.asarray(k, bool) & (y >= 0))
+            tr = _triplets_from_labels(codes_of(y, idx), vrng, max_triplets)
+            if len(tr):
+                x = tensor(np.asarray(x, np.float32))
+                val.append((x, torch.as_tensor(idx, device=dev), torch.as_tensor(tr, device=dev), hyp_trip(len(x), vrng)))
 
     net = make_mlp(d, hidden, n_layers, out_dim, negative_slope).to(dev)
     rescale = torch.nn.Parameter(torch.tensor([0.5], device=dev))
@@ -252,31 +305,35 @@ def train_similarity_mlp(
     try:
         for epoch in range(epochs):
             net.train()
-            tot = 0.0
-            for t in rng.permutation(len(train)):
-                x, lab_idx, codes = train[t]
-                if len(lab_idx) < 3:
+            tot, n_steps = 0.0, 0
+            for t in rng.permutation(len(xs)):
+                x, lab = xs[t], np.flatnonzero(known[t])
+                if len(lab) < 3:
                     continue
-                trip = torch.as_tensor(_triplets_from_labels(codes, rng, max_triplets), device=dev)
+                trip = _triplets_from_labels(codes_of(labels[t], lab), rng, max_triplets)
                 if len(trip) == 0:
                     continue
-                loss = _cloud_loss(net, rescale, x, lab_idx, codes, trip, margin, temperature)
+                loss = _cloud_loss(
+                    net, rescale, x, torch.as_tensor(lab, device=dev), torch.as_tensor(trip, device=dev),
+                    margin, temperature, loss_on=loss_on, spread=spread, hyp_triplets=hyp_trip(len(x), rng),
+                )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 tot += float(loss.detach())
-            train_loss = tot / len(train)
+                n_steps += 1
+            train_loss = tot / max(n_steps, 1)
             rec = {"epoch": epoch, "train_loss": train_loss}
             monitor = train_loss
-            if val is not None:
+            if val:
                 net.eval()
                 with torch.no_grad():
                     vl = [
-                        float(_cloud_loss(net, rescale, x, li, c, tr, margin, temperature))
-                        for (x, li, c), tr in zip(val, val_trip)
-                        if len(tr)
+                        float(_cloud_loss(net, rescale, x, li, tr, margin, temperature, loss_on=loss_on,
+                                          spread=spread, hyp_triplets=ht))
+                        for x, li, tr, ht in val
                     ]
-                monitor = rec["val_loss"] = float(np.mean(vl)) if vl else train_loss
+                monitor = rec["val_loss"] = float(np.mean(vl))
             history.append(rec)
             sched.step(monitor)
             if monitor < best[0] - 1e-6:
@@ -291,6 +348,8 @@ def train_similarity_mlp(
     finally:
         bar.close()
         torch.set_num_threads(prev_threads)
+    if best[1] is None:
+        raise ValueError("train_similarity_mlp: no cloud had labelled triplets to learn from")
     net.load_state_dict(best[1])
     net.eval()
     model = SimilarityMLP(net, mean, scale, best[2], history)
@@ -318,9 +377,11 @@ class LearnedHyperbolicHC(HyperbolicHC):
     ``fit(X, y)``: ``y`` holds labels (None/NaN/-1 = unknown); ``label_fraction`` of each
     class's known labels (drawn with ``random_state``) train the similarity MLP; then HypHC
     (all :class:`HyperbolicHC` parameters) runs on ``w_ij = (1 + cos(NN(x_i), NN(x_j))) / 2``
-    (``embedding="hyphc"``) or the MLP outputs are decoded directly (``embedding="mlp"``).
-    Extra attributes: ``mlp_`` (:class:`SimilarityMLP`), ``features_`` (MLP outputs),
-    ``label_mask_`` (labels used).
+    (``embedding="hyphc"``) or the MLP outputs are decoded directly (``embedding="mlp"``,
+    the paper's and the default). Extra attributes: ``mlp_`` (:class:`SimilarityMLP`),
+    ``features_`` (MLP outputs), ``margin_`` (the margin used), ``label_mask_`` (labels
+    used), also the ``label_seen`` extra column of the cluster table, so that metrics score
+    the other samples only.
     """
 
     uses_labels = True
@@ -332,11 +393,13 @@ class LearnedHyperbolicHC(HyperbolicHC):
         "n_layers": [Interval(int, 1, None, closed="left")],
         "out_dim": [Interval(int, 2, None, closed="left")],
         "negative_slope": [Interval(float, 0, 1, closed="left")],
-        "margin": [Interval(float, 0, None, closed="neither")],
+        "margin": [Interval(float, 0, None, closed="neither"), Options("auto")],
         "mlp_temperature": [Interval(float, 0, None, closed="neither")],
         "mlp_epochs": [Interval(int, 1, None, closed="left")],
         "mlp_learning_rate": [Interval(float, 0, None, closed="neither")],
         "mlp_triplets": [Interval(int, 1, None, closed="left")],
+        "loss_on": [Options("all", "labelled")],
+        "spread": [Interval(float, 0, None, closed="left")],
         "embedding": [Options("hyphc", "mlp")],
     }
 
@@ -347,15 +410,17 @@ class LearnedHyperbolicHC(HyperbolicHC):
         min_cluster_size=None,
         label_fraction=0.3,
         hidden=64,
-        n_layers=2,
+        n_layers=4,
         out_dim=2,
         negative_slope=0.2,
-        margin=1.0,
+        margin="auto",
         mlp_temperature=0.1,
         mlp_epochs=300,
         mlp_learning_rate=1e-2,
         mlp_triplets=20000,
-        embedding="hyphc",
+        loss_on="all",
+        spread=0.0,
+        embedding="mlp",
         dim=2,
         standardize=True,
         temperature=0.5,
@@ -403,6 +468,8 @@ class LearnedHyperbolicHC(HyperbolicHC):
         self.mlp_epochs = mlp_epochs
         self.mlp_learning_rate = mlp_learning_rate
         self.mlp_triplets = mlp_triplets
+        self.loss_on = loss_on
+        self.spread = spread
         self.embedding = embedding
 
     @staticmethod
@@ -445,6 +512,7 @@ class LearnedHyperbolicHC(HyperbolicHC):
                 f"LearnedHyperbolicHC: need labelled samples of at least 2 classes; got {n_classes} "
                 f"(label_fraction={self.label_fraction}, {int((codes >= 0).sum())} known labels)"
             )
+        self.margin_ = feasible_margin(n_classes, self.out_dim) if self.margin == "auto" else float(self.margin)
         self.mlp_ = train_similarity_mlp(
             [X],
             [codes],
@@ -453,11 +521,13 @@ class LearnedHyperbolicHC(HyperbolicHC):
             n_layers=self.n_layers,
             out_dim=self.out_dim,
             negative_slope=self.negative_slope,
-            margin=self.margin,
+            margin=self.margin_,
             temperature=self.mlp_temperature,
             epochs=self.mlp_epochs,
             learning_rate=self.mlp_learning_rate,
             max_triplets=self.mlp_triplets,
+            loss_on=self.loss_on,
+            spread=self.spread,
             standardize=self.standardize,
             patience=self.mlp_epochs,
             random_state=self.random_state,
@@ -480,4 +550,7 @@ class LearnedHyperbolicHC(HyperbolicHC):
             self.dasgupta_cost_ = dasgupta_cost(self.linkage_, features=U)
             labels = self._cut(self.linkage_)
             extra = {"poincare_x": E[:, 0].copy(), "poincare_y": E[:, 1].copy()}
+        # which samples' labels the model saw (training and validation triplets): metrics
+        # score the clustering on the others only (tl._metrics.heldout_cluster_metrics)
+        extra["label_seen"] = mask.copy()
         return self._finish(labels, extra)
