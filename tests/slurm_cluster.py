@@ -5,8 +5,9 @@ What it starts, all under one temporary directory, with nothing written to /etc:
 * ``munged`` (foreground, its own socket, pid, log and seed files) with a key generated for
   this session;
 * ``slurmctld`` and ``slurmd`` in the foreground (``-D``) with ``-f <dir>/slurm.conf``;
-  client commands (sbatch, squeue, scontrol, srun inside a job) find the same file through
-  ``SLURM_CONF`` in ``cluster.env``.
+  client commands (sbatch, squeue, scontrol) find the same file through ``SLURM_CONF`` in
+  ``cluster.env``; ``srun`` inside a job through a two-line wrapper first on ``PATH`` (the
+  plugin's jobstep drops ``SLURM_CONF`` from the job's environment, see ``start_cluster``).
 
 When ``slurmctld``/``slurmd``/``munged``/``sbatch`` are missing, Debian's ``slurm-wlm`` and
 ``munge`` are installed with apt (non-interactive; this needs root, which CI has). If SLURM
@@ -55,7 +56,7 @@ from pathlib import Path
 
 import pytest
 
-REQUIRED = ("slurmctld", "slurmd", "munged", "sbatch", "squeue", "sinfo", "scontrol")
+REQUIRED = ("slurmctld", "slurmd", "munged", "sbatch", "srun", "squeue", "sinfo", "scontrol")
 APT_PACKAGES = ("slurm-wlm", "munge")
 NODE = "medembed1"
 PARTITION = "debug"
@@ -253,7 +254,15 @@ def start_cluster(root: Path) -> SlurmCluster:
     user = pwd.getpwuid(os.geteuid()).pw_name
     cpus, memory_mb = node_cpus(), node_memory_mb()
     conf = write_conf(root, user, cpus, memory_mb, munge_socket)
-    env = {**os.environ, "SLURM_CONF": str(conf)}
+    # Inside a job, snakemake's slurm-jobstep executor runs the rule through `srun` with every
+    # SLURM_* variable but a few job ids removed, SLURM_CONF included; srun would then look
+    # for /etc/slurm/slurm.conf (where a real cluster keeps it) and fail. Instead of writing
+    # to /etc, an `srun` first on PATH (which the job inherits) points it at our conf.
+    shim = root / "bin"
+    shim.mkdir(exist_ok=True)
+    (shim / "srun").write_text(f'#!/bin/sh\nSLURM_CONF="{conf}" exec "{bins["srun"]}" "$@"\n')
+    (shim / "srun").chmod(0o755)
+    env = {**os.environ, "SLURM_CONF": str(conf), "PATH": f"{shim}:{os.environ.get('PATH', '')}"}
     # A job environment of our own must not leak into the daemons or clients.
     for k in list(env):
         if k.startswith(("SLURM_", "SBATCH_", "SRUN_")) and k != "SLURM_CONF":

@@ -50,8 +50,8 @@ def test_readme_slurm_command_applies_the_slurm_profile():
     embed = {k: r.value for k, r in args.set_resources["embed_images"].items()}
     assert embed == {"mem_mb": 16000, "runtime": 240}
     assert args.group_components == {
-        "evaluate_{dataset}_{features}": 100,
-        "plots_{dataset}_{features}": 100,
+        "pp-{dataset}-{encoder}-{features}": 1000,
+        "post-{dataset}-{encoder}-{features}": 1000,
     }
     # ... and the common keys of the workflow profile still come through
     assert args.rerun_incomplete is True
