@@ -14,10 +14,12 @@ with job_logging(snakemake.log[0]) as log:
     rows = embed.shard_rows(
         io.read_table(snakemake.input.manifest), io.read_table(snakemake.input.plan), snakemake.wildcards.shard
     )
+    decode = io.read_table_params(snakemake.input.manifest).get("decode", {})
     encoder = embed.load_encoder(cfg, run)
     log.info("encoder %s on %s, shard %s: %d images", cfg["name"], encoder.device, snakemake.wildcards.shard, len(rows))
     X = embed.embed_images(
-        encoder, rows["path"].tolist(), batch_size=run.get("batch_size", 32), num_workers=snakemake.threads
+        encoder, rows["path"].tolist(), batch_size=run.get("batch_size", 32), num_workers=snakemake.threads,
+        decode=decode,
     )
     embed.check_finite(X, rows["id"])
     io.write_array(snakemake.output.emb, X, rows["id"], params=cfg)

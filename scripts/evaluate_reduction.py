@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_logging(snakemake.log[0]):
-    emb, feats = io.read_array(snakemake.input.emb), io.read_array(snakemake.input.features)
+    # Metrics read a sample of rows: map the features instead of loading them.
+    emb, feats = io.read_array(snakemake.input.emb), io.read_array(snakemake.input.features, mmap=True)
     table = pd.DataFrame(tl.reduction_metrics(feats.X, emb.X))
     table.insert(0, "params_hash", tl.params_hash(emb.params))
     table.insert(0, "features", snakemake.wildcards.features)

@@ -9,9 +9,12 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_logging(snakemake.log[0]):
+    info = io.read_table_params(snakemake.input.manifest)
     pl.cluster_samples(
         io.read_table(snakemake.input.labels),
         io.read_table(snakemake.input.manifest),
+        label_column=next(iter(info.get("label_columns") or []), None),
+        decode=info.get("decode"),
         method=snakemake.wildcards.method,
         n_samples=snakemake.params.n_samples,
         max_clusters=snakemake.params.max_clusters,

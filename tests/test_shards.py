@@ -68,3 +68,29 @@ def test_nan_embeddings_name_the_images():
     X[2, 1] = np.nan
     with pytest.raises(ValueError, match=r"1 image\(s\) gave a NaN or infinite embedding: c"):
         embed.check_finite(X, ["a", "b", "c", "d"])
+
+
+def test_memory_mapped_rows_equal_the_loaded_ones(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 7)).astype(np.float32)
+    io.write_array(tmp_path / "a.npz", X, [f"i{k}" for k in range(500)], params={"p": 1})
+    mm = io.read_array(tmp_path / "a.npz", mmap=True)
+    assert isinstance(mm.X, np.memmap) and mm.params == {"p": 1} and mm.ids[3] == "i3"
+    np.testing.assert_array_equal(mm.X[[3, 250, 499]], X[[3, 250, 499]])
+    np.testing.assert_array_equal(np.asarray(mm.X), io.read_array(tmp_path / "a.npz").X)
+
+
+def test_results_are_created_with_the_umask_not_0600(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    io._UMASK = None
+    try:
+        io.write_array(tmp_path / "a.npz", np.zeros((2, 2)), ["a", "b"])
+        io.write_table(tmp_path / "t.tsv", pd.DataFrame({"id": ["a"]}))
+    finally:
+        os.umask(old)
+        io._UMASK = None
+    for f in ("a.npz", "t.tsv"):
+        assert stat.S_IMODE((tmp_path / f).stat().st_mode) == 0o644

@@ -68,12 +68,12 @@ def _resolve_relative(current: str, is_pkg: bool, level: int, target: str | None
     return ".".join(parts + ([target] if target else []))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parse(path: Path) -> ast.Module:
     return ast.parse(path.read_text(), filename=str(path))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def exports(package: str) -> dict[str, str]:
     """``{name: defining module}`` for the names a package's ``__init__`` re-exports."""
     f = module_file(package)
@@ -139,7 +139,7 @@ def _package_body_uses(tree: ast.Module, package: str) -> tuple[list[ast.AST], s
     return defs, used
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def direct_imports(path: Path, module: str = "") -> frozenset[str]:
     """The ``medembed`` modules that the file at ``path`` (module ``module``) imports.
 

@@ -38,10 +38,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        # mkstemp creates 0600; results are shared, so give them the mode a plain open()
+        # would (0666 less the umask: group-readable under the usual 022 or 002).
+        if tmp.exists():
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _umask() -> int:
+    """The process umask (read once per process: os.umask can only be read by setting it,
+    which would race with threads creating files)."""
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return _UMASK
+
+
+_UMASK: int | None = None
 
 
 def _jsonable(obj: Any) -> Any:
@@ -128,9 +145,42 @@ def write_array(
             )
 
 
-def read_array(path: str | os.PathLike) -> Array:
+def read_array(path: str | os.PathLike, *, mmap: bool = False) -> Array:
+    """Read an array file; with ``mmap`` its rows stay on disk until used (read-only).
+
+    A job that needs only some rows (a metric on a sample) then reads only those pages.
+    """
     with np.load(path, allow_pickle=False) as z:
-        return Array(z["X"], z["ids"], json.loads(str(z["params"])))
+        ids, params = z["ids"], json.loads(str(z["params"]))
+        X = _memmap_member(path, "X.npy") if mmap else None
+        if X is None:
+            X = z["X"]
+    return Array(X, ids, params)
+
+
+def _memmap_member(path: str | os.PathLike, member: str) -> np.ndarray | None:
+    """Memory-map an uncompressed ``.npy`` member of an ``.npz`` (None if it is compressed)."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset)
+        local = fh.read(30)
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        fh.seek(info.header_offset + 30 + name_len + extra_len)
+        version = np.lib.format.read_magic(fh)
+        read_header = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read_header(fh)
+        offset = fh.tell()
+    if dtype.hasobject:
+        return None
+    return np.memmap(path, dtype=dtype, mode="r", shape=shape, order="F" if fortran else "C", offset=offset)
 
 
 def method_name(path: str | os.PathLike) -> str:

@@ -76,7 +76,9 @@ RUNTIME_KEYS: dict[str, frozenset[str]] = {
     "encoder": frozenset({"batch_size", "device"}),
     "encoder.params": frozenset({"local_dir"}),
     "texts": frozenset({"batch_size"}),
-    "download": frozenset({"timeout", "expected_images", "expected_qa", "lock_file"}),
+    "download": frozenset(
+        {"timeout", "expected_images", "expected_qa", "lock_file", "max_unpacked_mb", "max_ratio", "max_members"}
+    ),
     "method": frozenset({"device", "progress", "n_jobs", "core_dist_n_jobs"}),
 }
 

@@ -19,15 +19,16 @@ log = logging.getLogger(__name__)
 class ImageDataset(Dataset):
     """Decode + preprocess one image per item (runs in DataLoader workers)."""
 
-    def __init__(self, paths: Sequence[str], transform: Callable) -> None:
+    def __init__(self, paths: Sequence[str], transform: Callable, decode: dict | None = None) -> None:
         self.paths = list(map(str, paths))
         self.transform = transform
+        self.decode = dict(decode or {})
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        return self.transform(load_image(self.paths[i]))
+        return self.transform(load_image(self.paths[i], **self.decode))
 
 
 def check_finite(X: np.ndarray, ids) -> None:
@@ -52,12 +53,15 @@ def embed_images(
     *,
     batch_size: int = 32,
     num_workers: int = 1,
+    decode: dict | None = None,
 ) -> np.ndarray:
     """Embed ``paths`` in order; returns float32 L2-normalised rows.
 
     Images are decoded and preprocessed in ``num_workers`` DataLoader processes so
     that decoding overlaps the forward pass; on GPU the forward pass runs under
-    float16 autocast. Order and values do not depend on ``num_workers``.
+    float16 autocast. Order and values do not depend on ``num_workers``. ``decode``
+    holds the dataset's decoding settings (``max_pixels``, ``voi_index``, ... as recorded
+    in the manifest's params), so images are rendered as the manifest checked them.
     """
     if encoder.model is None:
         raise ValueError("encoder is not loaded: call encoder.load(device) first")
@@ -67,7 +71,7 @@ def embed_images(
         raise ValueError("no images to embed")
     dev = encoder.device
     loader = DataLoader(
-        ImageDataset(paths, encoder.preprocess),
+        ImageDataset(paths, encoder.preprocess, decode),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,

@@ -24,19 +24,16 @@ def cluster_samples(
     thumb: int = 96,
     random_state: int = 0,
     label_column: str | None = None,
+    decode: dict | None = None,
     path: str | os.PathLike,
 ) -> None:
     """Rows = clusters (largest first, noise last), ``n_samples`` random images each.
 
     Clusters with fewer images are padded with black tiles. Each row is titled with
-    the cluster's size and, when the manifest has labels, its majority label share.
+    the cluster's size and, when ``label_column`` is given, its majority label share.
+    ``decode`` holds the dataset's decoding settings (the manifest's ``decode`` params).
     """
     df = manifest.merge(clusters[["id", "cluster"]], on="id")
-    if label_column is None:
-        label_column = next(
-            (c for c in manifest.columns if c not in {"id", "path", "width", "height", "sha256", "split"}),
-            None,
-        )
     sizes = df.loc[df.cluster != -1, "cluster"].value_counts()
     order = list(sizes.index[:max_clusters])
     if (df.cluster == -1).any():
@@ -53,7 +50,7 @@ def cluster_samples(
             img = black
             if j < len(pick):
                 try:
-                    img = np.asarray(load_image(pick.iloc[j]["path"]).resize((thumb, thumb)))
+                    img = np.asarray(load_image(pick.iloc[j]["path"], **(decode or {})).resize((thumb, thumb)))
                 except ImageError as exc:  # deleted since the manifest was made
                     log.warning("cannot show %s: %s", pick.iloc[j]["path"], exc)
             ax.imshow(img)
