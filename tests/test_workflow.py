@@ -295,6 +295,9 @@ def test_adding_an_image_reembeds_only_its_shard(demo_run):
         (lambda c: c["cluster"].update(kmeanz={}), "unknown key(s) ['kmeanz']"),
         (lambda c: c["datasets"]["slake_small"].update(path="data/nowhere"), "datasets.slake_small.path='data/nowhere'"),
         (lambda c: c["plot"].update(map="isomap"), "plot.map='isomap'"),
+        (lambda c: c["pca"].update(methods=["gmm", "khm"]), "pca.methods: 'khm' is not a configured method"),
+        (lambda c: c["reduce"]["tsne"].update(perplexity=20), "reduce.tsne.perplexity=20: t-SNE needs 3 x perplexity = 60"),
+        (lambda c: c["datasets"]["folder_small"].update(label_name=None), "hyphc_learned learns from labels"),
     ],
 )
 def test_invalid_config_is_rejected_with_the_key_named(demo_run, change, message):

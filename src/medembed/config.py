@@ -65,8 +65,37 @@ def check_consistency(config: Mapping) -> None:
             raise ConfigError(f"config datasets.{name}.download: only the slake reader can download")
         if "download" not in ds and not os.path.exists(ds.get("path", "")):
             raise ConfigError(f"config datasets.{name}.path={ds.get('path')!r}: no such file or directory")
+    _check_methods_against_each_other(config)
     if config.get("zero_shot") and config["encoder"]["name"] not in registry.ENCODERS_WITH_TEXT:
         raise ConfigError(
             f"config zero_shot: encoder {config['encoder']['name']!r} has no text tower; "
             f"use one of {sorted(registry.ENCODERS_WITH_TEXT)} or remove zero_shot"
         )
+
+
+def _check_methods_against_each_other(config: Mapping) -> None:
+    """Checks that span keys: caught at start-up instead of deep inside a job."""
+    methods = {m for stage in ("reduce", "cluster", "outliers") for m in (config.get(stage) or {})}
+    for name in (config.get("pca") or {}).get("methods") or []:
+        if name not in methods:
+            raise ConfigError(
+                f"config pca.methods: {name!r} is not a configured method; configured: {sorted(methods)}"
+            )
+    k = (config.get("neighbors") or {}).get("n_neighbors")
+    tsne = (config.get("reduce") or {}).get("tsne")
+    if k is not None and tsne is not None:
+        perplexity = (tsne or {}).get("perplexity", 30)
+        if 3 * perplexity > k:
+            raise ConfigError(
+                f"config reduce.tsne.perplexity={perplexity}: t-SNE needs 3 x perplexity = "
+                f"{3 * perplexity} neighbours but neighbors.n_neighbors={k}; raise n_neighbors "
+                f"or lower the perplexity"
+            )
+    semi = [m for m in (config.get("cluster") or {}) if m in registry.SEMI_SUPERVISED]
+    for name, ds in (config.get("datasets") or {}).items():
+        has_labels = ds.get("reader") == "slake" or ds.get("label_name", "class") or ds.get("supervision_label")
+        if semi and not has_labels:
+            raise ConfigError(
+                f"config datasets.{name}: {semi[0]} learns from labels but the dataset has no label "
+                f"column (set label_name or supervision_label, or remove {semi[0]})"
+            )
