@@ -84,3 +84,16 @@ def test_errors(planted):
         near_duplicates(pp.neighbors(X, 3, metric="euclidean"), 0.98)
     with pytest.raises(ValueError, match="knn must be a pp.Neighbors"):
         near_duplicates(X, 0.98)
+
+
+def test_split_leakage_share_of_test_images_with_a_training_near_copy(planted):
+    """Rows 200 (copy of train row 0) and 204 (copy of train row 3) are the only test images."""
+    X, split = planted
+    s = near_duplicates(pp.neighbors(X, 5), 0.98, split)[2]
+    assert s["n_eval"] == 2 and s["n_leaking"] == 2 and s["leak_share"] == 1.0
+    split2 = split.copy()
+    split2[[10, 11]] = "test"  # two random test images: no training near-copy
+    s2 = near_duplicates(pp.neighbors(X, 5), 0.98, split2)[2]
+    assert s2["n_eval"] == 4 and s2["n_leaking"] == 2 and s2["leak_share"] == 0.5
+    assert s2["leak_share_by_split"] == {"test": 0.5}
+    assert 0.98 <= s["leak_nn_similarity_median"] <= 1.0

@@ -98,4 +98,42 @@ def near_duplicates(knn, threshold: float = 0.98, split=None, *, ids=None):
         "n_cross_split_sets": n_cross_sets,
         "n_cross_split_samples": n_cross_samples,
     }
+    if split is not None:
+        summary.update(split_leakage(knn, split, threshold))
     return pairs, sets, summary
+
+
+def split_leakage(knn, split, threshold: float = 0.98, train: str = "train") -> dict:
+    """How many evaluation images have a near-duplicate in the training split.
+
+    For every image outside ``train`` (test, validation, ...), its nearest neighbour
+    *among the training images* is read off the kNN graph; the image leaks when that
+    neighbour's cosine similarity is at least ``threshold``. Returns
+    ``leak_share`` (leaking / evaluation images), ``n_leaking``, ``n_eval``, per split
+    ``leak_share_by_split``, and ``leak_nn_similarity_median`` (median similarity of
+    each evaluation image to its nearest training image, where one is in the graph).
+    Without training images in ``split`` the counts are None.
+    """
+    split = np.asarray(split).astype(str)
+    is_train = split == train
+    evaluated = ~is_train & (split != "nan") & (split != "None")
+    if not is_train.any() or not evaluated.any():
+        return {"leak_share": None, "n_leaking": None, "n_eval": int(evaluated.sum()),
+                "leak_share_by_split": {}, "leak_nn_similarity_median": None}
+    sim = 1.0 - knn.distances.astype(np.float64)
+    nb_train = is_train[knn.indices]  # (n, k): is each neighbour a training image
+    has = nb_train.any(axis=1)
+    first = np.argmax(nb_train, axis=1)
+    best = np.where(has, sim[np.arange(len(sim)), first], -np.inf)
+    leaks = evaluated & (best >= threshold)
+    by_split = {
+        s: float(leaks[split == s].mean()) for s in sorted(set(split[evaluated]))
+    }
+    seen = evaluated & has
+    return {
+        "leak_share": float(leaks.sum() / evaluated.sum()),
+        "n_leaking": int(leaks.sum()),
+        "n_eval": int(evaluated.sum()),
+        "leak_share_by_split": by_split,
+        "leak_nn_similarity_median": float(np.median(best[seen])) if seen.any() else None,
+    }
