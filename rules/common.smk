@@ -35,6 +35,11 @@ REDUCE = list(config["reduce"])
 CLUSTER = list(config["cluster"])
 OUTLIERS = list(config.get("outliers", {}))
 TREES = [m for m in CLUSTER if m in registry.HIERARCHICAL]
+STABLE = (
+    CLUSTER
+    if config["stability"]["methods"] == "all"
+    else [m for m in config["stability"]["methods"] if m in CLUSTER]
+)
 
 # Prefix of every analysis result: one folder per dataset, encoder and feature set.
 ANALYSIS = "results/{dataset}/{encoder}/{features}"
@@ -241,12 +246,19 @@ def method_inputs(wildcards):
 
 
 def outlier_inputs(wildcards):
-    """Method inputs, plus the cluster table for outlier methods that read noise points."""
+    """Method inputs, plus the cluster table for outlier methods that read noise points,
+    and the fitted mixture of ``gmm`` for ``gmm_density`` (one BIC selection, as in seed 003)."""
     inputs = method_inputs(wildcards)
     src = registry.OUTLIERS_FROM_CLUSTER.get(wildcards.method)
     if src is not None:
         inputs["clusters"] = analysis_expand(
             rules.cluster.output.labels, wildcards, method=src
+        )[0]
+    model = registry.OUTLIERS_FROM_MODEL.get(wildcards.method)
+    pca_methods = config["pca"]["methods"]
+    if model in CLUSTER and (model in pca_methods) == (wildcards.method in pca_methods):
+        inputs["mixture"] = analysis_expand(
+            rules.cluster.output.model, wildcards, method=model
         )[0]
     return inputs
 
@@ -286,6 +298,9 @@ def all_metrics(wildcards):
         )
         + analysis_expand(
             rules.evaluate_outliers.output.metrics, wildcards, method=OUTLIERS
+        )
+        + analysis_expand(
+            rules.cluster_stability.output.metrics, wildcards, method=STABLE
         )
     )
 

@@ -72,6 +72,35 @@ rule evaluate_outliers:
         "../scripts/evaluate_outliers.py"
 
 
+rule cluster_stability:
+    input:
+        unpack(method_inputs),
+        manifest=rules.make_manifest.output.manifest,
+    output:
+        metrics=f"{ANALYSIS}/metrics/stability/{{method}}.tsv",
+    log:
+        f"{LOGS}/metrics/stability/{{method}}.log",
+    benchmark:
+        f"{BENCH}/metrics/stability/{{method}}.tsv"
+    wildcard_constraints:
+        method="|".join(STABLE) if STABLE else "^$",
+    conda:
+        "../envs/medembed.yaml"
+    threads: 2
+    resources:
+        mem_mb=scaled_mem(4000, 20),
+        runtime=120,
+        gpu=method_gpu("cluster"),
+        settings=method_settings("cluster"),
+    params:
+        kwargs=method_params("cluster"),
+        runs=config["stability"],
+        label_column=supervision_column,
+        code=code("cluster_stability.py", "cluster"),
+    script:
+        "../scripts/cluster_stability.py"
+
+
 rule gather_metrics:
     input:
         tables=all_metrics,

@@ -14,6 +14,8 @@ with job_logging(snakemake.log[0]) as log:
     kw = pp.knn_kwargs(snakemake.input.get("knn"))
     if snakemake.input.get("clusters") is not None:
         kw["clusters"] = io.read_table(snakemake.input.clusters)
+    if snakemake.input.get("mixture") is not None:
+        kw["mixture"] = io.read_arrays(snakemake.input.mixture)
     model = tl.make_outlier_detector(
         snakemake.wildcards.method,
         runtime=job_settings(snakemake.resources, snakemake.threads),

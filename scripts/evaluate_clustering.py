@@ -15,6 +15,7 @@ with job_logging(snakemake.log[0]):
         io.read_table(snakemake.input.manifest),
         io.read_table_params(snakemake.input.manifest).get("label_columns", []),
         features=io.read_array(snakemake.input.features, mmap=True),
+        label_fraction=io.read_table_params(snakemake.input.labels).get("label_fraction"),
     )
     table.insert(0, "params_hash", tl.params_hash(io.read_table_params(snakemake.input.labels)))
     table.insert(0, "features", snakemake.wildcards.features)

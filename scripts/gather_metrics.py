@@ -12,4 +12,8 @@ if TYPE_CHECKING:
 
 with job_logging(snakemake.log[0]):
     tables = [io.read_table(p) for p in snakemake.input.tables]
-    io.write_table(snakemake.output.table, pd.concat(tables, ignore_index=True))
+    table = pd.concat(tables, ignore_index=True)
+    # Maps and detectors see no labels: they are unsupervised and scored on every image.
+    for col, default in (("supervision", "none"), ("scored_on", "all")):
+        table[col] = table[col].fillna(default) if col in table else default
+    io.write_table(snakemake.output.table, table)

@@ -142,6 +142,7 @@ DEMO_CONFIG = {
         "gmm_density": {"n_components": 3},
     },
     "neighbors": {"n_neighbors": 30},
+    "stability": {"methods": ["kmeans", "dbscan", "hyphc_learned"], "n_runs": 3},
     "pca": {"n_components": 10, "methods": ["gmm", "gmm_density"]},
     "plot": {"map": "tsne", "color_by": "kmeans"},
 }

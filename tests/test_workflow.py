@@ -167,6 +167,8 @@ def _expected_after_cluster_change(*methods: str) -> set[tuple[str, str]]:
                 ("evaluate_clustering", f"{b}/metrics/cluster/{m}.tsv"),
                 ("plot_cluster_samples", f"{b}/figures/samples/{m}.png"),
             }
+            if m in CONFIG["stability"]["methods"]:
+                out.add(("cluster_stability", f"{b}/metrics/stability/{m}.tsv"))
             if m == CONFIG["plot"]["color_by"]:
                 out.add(("plot_reductions", f"{b}/figures/reductions.png"))
             if m in ("hyphc", "hyphc_learned"):
@@ -308,3 +310,45 @@ def test_invalid_config_is_rejected_with_the_key_named(demo_run, change, message
     proc = snakemake(wf, work, "-n", config="config_bad.yaml")
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
+
+
+def test_semi_supervised_clustering_is_scored_on_held_out_images_only(demo_run):
+    _, work = demo_run
+    for ds, n in (("slake_small", 30), ("folder_small", 60)):
+        base = work / f"results/{ds}/{ENC}/image"
+        table = io.read_table(base / "cluster/hyphc_learned.parquet")
+        seen = table["label_seen"].to_numpy()
+        assert seen.dtype == bool and 0 < seen.sum() < n
+        m = io.read_table(base / "metrics.tsv")
+        semi = m[m["method"] == "hyphc_learned"]
+        external = semi[semi["metric"].isin(["ari", "nmi", "purity"])]
+        assert (external["scored_on"] == "held-out").all() and (semi["supervision"] == "semi:0.3").all()
+        n_scored = semi.loc[semi["metric"] == "n_scored", "value"].item()
+        assert n_scored == n - seen.sum()
+        others = m[~m["method"].isin(["hyphc_learned"])]
+        assert (others["supervision"] == "none").all() and (others["scored_on"] == "all").all()
+
+
+def test_stability_is_reported_for_the_configured_clusterings(demo_run):
+    _, work = demo_run
+    m = io.read_table(work / f"results/folder_small/{ENC}/image/metrics.tsv")
+    stab = m[m["metric"] == "stability_ari"].set_index("method")
+    assert set(stab.index) == set(CONFIG["stability"]["methods"])
+    assert stab.loc["kmeans", "scheme"] == "seeds x3" and stab.loc["dbscan", "scheme"] == "subsample x3"
+    assert stab["value"].between(-1, 1).all()
+    assert stab.loc["kmeans", "value"] > 0.5  # k-means on MedNIST classes comes back across seeds
+
+
+def test_split_leakage_is_summarised_where_a_split_exists(demo_run):
+    _, work = demo_run
+    s = io.read_json(work / f"results/slake_small/{ENC}/image/duplicates/summary.json")
+    assert s["n_eval"] >= 0 and (s["leak_share"] is None or 0 <= s["leak_share"] <= 1)
+    assert "leak_share" not in io.read_json(work / f"results/folder_small/{ENC}/image/duplicates/summary.json")
+
+
+def test_gmm_density_scores_with_the_mixture_gmm_selected(demo_run):
+    wf, work = demo_run
+    proc = snakemake(wf, work, "-n", "--forceall")
+    blocks = re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout + proc.stderr)
+    dens = [b for b in blocks if b.startswith("rule detect_outliers") and "method=gmm_density" in b]
+    assert len(dens) == 2 and all("cluster/gmm.model.npz" in b.split("output:")[0] for b in dens)

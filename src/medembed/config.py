@@ -81,6 +81,14 @@ def _check_methods_against_each_other(config: Mapping) -> None:
             raise ConfigError(
                 f"config pca.methods: {name!r} is not a configured method; configured: {sorted(methods)}"
             )
+    stable = (config.get("stability") or {}).get("methods", "all")
+    if stable != "all":
+        for name in stable:
+            if name not in (config.get("cluster") or {}):
+                raise ConfigError(
+                    f"config stability.methods: {name!r} is not a configured cluster method; "
+                    f"configured: {sorted(config.get('cluster') or {})}"
+                )
     k = (config.get("neighbors") or {}).get("n_neighbors")
     tsne = (config.get("reduce") or {}).get("tsne")
     if k is not None and tsne is not None:

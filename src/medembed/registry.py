@@ -69,6 +69,10 @@ OUTLIERS_FROM_CLUSTER: dict[str, str] = {
     "hdbscan_noise": "hdbscan",
 }
 
+#: Outlier methods that reuse a clusterer's fitted model (``fit(X, mixture=...)``) when
+#: that clusterer runs on the same features; value = cluster method name (seed 003).
+OUTLIERS_FROM_MODEL: dict[str, str] = {"gmm_density": "gmm"}
+
 #: Config keys that change how a job runs but not what it computes. They reach jobs as
 #: snakemake ``resources`` (never ``params``), so changing them reruns nothing. Keyed by
 #: the config section they sit in; "method" applies to every reduce/cluster/outliers entry.

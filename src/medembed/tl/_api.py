@@ -9,12 +9,18 @@ from .. import registry
 from ._base import BaseClusterer, BaseOutlierDetector, BaseReducer
 
 
+def runtime_params(stage: str, name: str, runtime: dict | None) -> dict:
+    """The runtime settings (threads as n_jobs, device, ...) that estimator ``name`` accepts."""
+    if not runtime:
+        return {}
+    cls = registry.load(stage, name)
+    accepted = set(cls().get_params()) if hasattr(cls, "get_params") else set()
+    return {k: v for k, v in runtime.items() if k in accepted}
+
+
 def _make(stage: str, name: str, params: dict, runtime: dict | None):
     cls = registry.load(stage, name)
-    if runtime:
-        accepted = set(cls().get_params()) if hasattr(cls, "get_params") else set()
-        # Runtime settings (threads, device) apply where the estimator has them.
-        params = {**params, **{k: v for k, v in runtime.items() if k in accepted}}
+    params = {**params, **runtime_params(stage, name, runtime)}
     try:
         return cls(**params)
     except TypeError as exc:
@@ -54,7 +60,9 @@ def cluster_table(ids, model: BaseClusterer) -> pd.DataFrame:
 
 
 _ARTIFACTS = (
-    "linkage_", "cluster_centers_", "embeddings_", "partitions_", "weights_", "means_", "dasgupta_cost_",
+    "linkage_", "cluster_centers_", "embeddings_", "partitions_", "dasgupta_cost_",
+    # a Gaussian mixture, whole, so gmm_density can score with the one gmm selected
+    "weights_", "means_", "covariances_", "precisions_cholesky_", "covariance_type_",
 )
 
 
@@ -105,4 +113,19 @@ def outlier_table(ids, model: BaseOutlierDetector) -> pd.DataFrame:
     rank = pd.Series(scores).rank(ascending=False, method="first").astype(int).to_numpy()
     return pd.DataFrame(
         {"id": np.asarray(ids).astype(str), "score": scores, "is_outlier": model.is_outlier_, "rank": rank}
+    )
+
+
+def stability_table(result: dict, features: str) -> pd.DataFrame:
+    """Tidy metrics rows of one :func:`medembed.tl.stability` result (kind ``cluster``)."""
+    rows = [
+        {"metric": "stability_ari", "value": result["ari_mean"]},
+        {"metric": "stability_ari_min", "value": result["ari_min"]},
+    ]
+    return pd.DataFrame(
+        [
+            {"kind": "cluster", "method": result["method"], "features": features, "label": "",
+             "scheme": f"{result['scheme']} x{result['n_runs']}", **r}
+            for r in rows
+        ]
     )

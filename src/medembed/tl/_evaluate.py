@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from ._metrics import cluster_metrics, internal_metrics, outlier_metrics
+from ._metrics import internal_metrics, outlier_metrics, score_cluster_table
 
 
 def evaluate_outliers(scores: pd.DataFrame, manifest: pd.DataFrame, anomaly: dict | None) -> pd.DataFrame:
@@ -23,18 +24,33 @@ def evaluate_outliers(scores: pd.DataFrame, manifest: pd.DataFrame, anomaly: dic
     return pd.DataFrame([{**r, "label": col} for r in rows])
 
 
-def evaluate_clustering(labels: pd.DataFrame, manifest: pd.DataFrame, label_columns, features=None) -> pd.DataFrame:
+def evaluate_clustering(
+    labels: pd.DataFrame, manifest: pd.DataFrame, label_columns, features=None, *, label_fraction=None
+) -> pd.DataFrame:
     """Tidy metrics of one cluster table: against the manifest's label columns (joined on
-    id) and, given the features (an :class:`medembed.io.Array`), silhouette and Davies-Bouldin."""
-    merged = manifest[["id", *label_columns]].merge(labels[["id", "cluster"]], on="id", how="inner")
-    if len(merged) != len(labels):
-        raise ValueError(
-            f"cluster table has {len(labels)} rows but only {len(merged)} ids match the manifest"
-        )
-    rows = cluster_metrics(merged["cluster"].to_numpy(), merged[list(label_columns)])
+    id) and, given the features (an :class:`medembed.io.Array`), silhouette and Davies-Bouldin.
+
+    A semi-supervised model's table carries ``label_seen``: its external metrics are then
+    computed on the held-out rows only (``scored_on`` = held-out, ``supervision`` =
+    ``semi:<label_fraction>``), so no method is credited for echoing labels it was given.
+    Every row says how it was scored.
+    """
+    cols = ["id", "cluster"] + (["label_seen"] if "label_seen" in labels else [])
+    merged = labels[cols].merge(manifest[["id", *label_columns]], on="id", how="left", validate="one_to_one")
+    known = labels["id"].isin(manifest["id"])
+    if not known.all():
+        raise ValueError(f"cluster table has {len(labels)} rows but only {int(known.sum())} ids match the manifest")
+    rows = score_cluster_table(merged, merged[list(label_columns)], label_fraction=label_fraction)
+    supervision = {k: rows[0][k] for k in ("supervision", "scored_on")} if rows else {}
     if features is not None:
-        pos = pd.Index(features.ids).get_indexer(labels["id"].astype(str))
-        if (pos < 0).any():
-            raise ValueError("cluster table ids are missing from the features")
-        rows += internal_metrics(features.X[pos], labels["cluster"].to_numpy())
+        ids = labels["id"].astype(str).to_numpy()
+        X = features.X
+        if len(features.ids) != len(ids) or (np.asarray(features.ids).astype(str) != ids).any():
+            pos = pd.Index(features.ids).get_indexer(ids)
+            if (pos < 0).any():
+                raise ValueError("cluster table ids are missing from the features")
+            X = X[pos]
+        internal = internal_metrics(X, labels["cluster"].to_numpy())
+        rows += [{**r, "supervision": supervision.get("supervision", "none"), "scored_on": "all"} for r in internal]
     return pd.DataFrame(rows)
+
