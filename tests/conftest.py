@@ -130,7 +130,7 @@ DEMO_CONFIG = {
         "kmeans": {"n_clusters": 6, "n_init": 10},
         "finch": {"level": 0},
         "spectral": {"n_clusters": 6},
-        "gmm": {"k_range": [2, 6]},
+        "gmm": {"k_range": [2, 6], "covariance_type": "auto"},
         "hyphc": {"n_clusters": 6, "epochs": 3, "n_triplets": 20000},
         "hyphc_learned": {"n_clusters": 6, "epochs": 3, "n_triplets": 20000, "mlp_epochs": 30},
     },
