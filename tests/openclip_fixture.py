@@ -18,32 +18,18 @@ and a 2-layer, 32-wide BERT whose WordPiece vocabulary is built from the given t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
+import sys
 from collections.abc import Iterable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hub_fixtures import put_in_cache as _put_in_cache  # noqa: E402
 
 TINY_REPO = "medembed-test/tiny-biomedclip"
 TINY_TEXT_REPO = "medembed-test/tiny-pubmedbert"
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
-
-def _rev(name: str) -> str:
-    return hashlib.sha1(name.encode()).hexdigest()
-
-
-def _put_in_cache(hub: Path, repo_id: str, files_dir: Path) -> Path:
-    """Copy ``files_dir`` into the cache as the ``main`` snapshot of ``repo_id``."""
-    repo = hub / ("models--" + repo_id.replace("/", "--"))
-    rev = _rev(repo_id)
-    snap = repo / "snapshots" / rev
-    if snap.exists():
-        shutil.rmtree(snap)
-    shutil.copytree(files_dir, snap)
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(rev)
-    return snap
 
 
 def build_vocab(texts: Iterable[str]) -> list[str]:

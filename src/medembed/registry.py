@@ -18,8 +18,13 @@ REGISTRY: dict[str, dict[str, str]] = {
     },
     "encoders": {
         "efficientnet_lite0": "medembed.embed._efficientnet:EfficientNetLite0",
+        "efficientnet_lite2": "medembed.embed._efficientnet:EfficientNetLite2",
         "biomedclip": "medembed.embed._openclip:OpenCLIPEncoder",
         "open_clip": "medembed.embed._openclip:OpenCLIPEncoder",
+        "timm": "medembed.embed._timm:TimmEncoder",
+        "hf_transformers": "medembed.embed._transformers:TransformersEncoder",
+        "rad_dino": "medembed.embed._transformers:TransformersEncoder",
+        "pixels": "medembed.embed._pixels:PixelsEncoder",
     },
     "reduce": {
         "pca": "medembed.tl.reduce._pca:PCAReducer",

@@ -25,10 +25,18 @@ import logging
 import os
 from pathlib import Path
 
-import torch
-
-from .._hub import hub_offline, short_error
-from ._base import Encoder
+from .._hub import (
+    ModelUnavailableError,
+    how_to_proceed,
+    hub_offline,
+    probe_hub,
+    require_cached,
+    short_error,
+    split_local_dir,
+)
+from .._hub import cached_file as _cached
+from ._base import Encoder, check_fast_cpu
+from ._preprocess import Preprocess, check_resize
 
 log = logging.getLogger(__name__)
 
@@ -43,46 +51,15 @@ _WEIGHT_FILES = (
 _PAD_INVARIANT_POOLERS = ("ClsPooler", "ClsLastHiddenStatePooler", "MeanPooler")
 
 
-class ModelUnavailableError(RuntimeError):
-    """Model files are neither cached nor downloadable (offline / hub unreachable)."""
-
-
-def _cached(repo_id: str, filename: str, cache_dir) -> Path | None:
-    from huggingface_hub import try_to_load_from_cache
-
-    try:
-        p = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir)
-    except Exception:  # noqa: BLE001 - malformed repo ids etc.: simply "not cached"
-        return None
-    return Path(p) if isinstance(p, str) and Path(p).is_file() else None
-
-
-def _probe_hub(repo_id: str, what: str, cache_dir, model_id: str, timeout: float = 10.0) -> None:
-    """Raise :class:`ModelUnavailableError` at once if ``repo_id`` cannot be fetched."""
-    if hub_offline():
-        raise ModelUnavailableError(
-            f"cannot load {what}: HF_HUB_OFFLINE is set and they are not in the Hugging Face "
-            f"cache ({cache_dir or 'default HF_HUB_CACHE'}). {_how_to_proceed(model_id)}"
-        )
-    from huggingface_hub import HfApi
-
-    try:  # one request with a short timeout instead of the hub client's ~25 s of retries
-        HfApi().model_info(repo_id, timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - connection, DNS, HTTP and auth errors alike
-        raise ModelUnavailableError(
-            f"cannot load {what} ({type(exc).__name__}: {short_error(exc, 300)}). {_how_to_proceed(model_id)}"
-        ) from exc
-
-
 def _how_to_proceed(model_id: str) -> str:
-    repo_id = model_id.removeprefix("hf-hub:")
-    return (
-        f"To proceed: on a machine with internet run `hf download {repo_id}` (and the same for "
-        "the text tower named in its open_clip_config.json, hf_model_name), copy the HF cache "
-        "here and run with HF_HOME=<that cache> HF_HUB_OFFLINE=1, or give the encoder "
-        "param local_dir: <model directory or HF cache>; or use the offline demo encoder "
-        "(snakemake --configfile config/demo.yaml)"
+    return how_to_proceed(
+        model_id.removeprefix("hf-hub:"),
+        " (and the same for the text tower named in its open_clip_config.json, hf_model_name)",
     )
+
+
+def _probe_hub(repo_id: str, what: str, cache_dir, model_id: str) -> None:
+    probe_hub(repo_id, what, cache_dir, _how_to_proceed(model_id))
 
 
 class OpenCLIPEncoder(Encoder):
@@ -98,6 +75,13 @@ class OpenCLIPEncoder(Encoder):
     context_length
         Maximum tokens per text (longer texts are truncated); default the model's own
         (256 for BiomedCLIP). Must not exceed the text tower's position embeddings.
+    resize
+        ``pad`` (default: letterbox, the whole image), ``crop`` (open_clip's own: shorter
+        side to the model's size, centre crop) or ``squash``; see :mod:`._preprocess`. Size,
+        interpolation and mean/std are the model's (``preprocess_cfg``).
+    fast_cpu, fast_cpu_check
+        Optional faster CPU path for the image tower (``int8`` / ``bf16`` / ``true``), used
+        only when it agrees with eager on the first ``fast_cpu_check`` images; see :mod:`._fast`.
     """
 
     name = "biomedclip"
@@ -108,6 +92,9 @@ class OpenCLIPEncoder(Encoder):
         model_id: str = BIOMEDCLIP,
         local_dir: str | os.PathLike | None = None,
         context_length: int | None = None,
+        resize: str = "pad",
+        fast_cpu: bool | str = False,
+        fast_cpu_check: int = 256,
     ) -> None:
         super().__init__()
         if (
@@ -125,6 +112,8 @@ class OpenCLIPEncoder(Encoder):
         self.model_id = model_id
         self.local_dir = None if local_dir is None else str(local_dir)
         self.context_length = context_length
+        self.resize = check_resize(resize)
+        self.fast_cpu, self.fast_cpu_check = check_fast_cpu(fast_cpu, fast_cpu_check)
         self.name = "biomedclip" if model_id == BIOMEDCLIP else "open_clip"
         self.tokenizer = None
         self._transform = None
@@ -134,29 +123,24 @@ class OpenCLIPEncoder(Encoder):
     # ------------------------------------------------------------------ loading
     def _source(self) -> tuple[str, str | None, Path | None]:
         """``(open_clip model name, cache_dir, local model dir)`` to load from."""
-        repo_id = self.model_id[len("hf-hub:") :]
-        if self.local_dir is None:
-            return self.model_id, None, None
-        d = Path(self.local_dir).expanduser()
-        if (d / "open_clip_config.json").is_file():
-            return f"local-dir:{d}", None, d
-        hub = d / "hub" if (d / "hub").is_dir() else d
-        if hub.is_dir() and any(hub.glob("models--*")):
-            return self.model_id, str(hub), None
-        raise ValueError(
-            f"local_dir={self.local_dir!r} is neither a model directory (open_clip_config.json + "
-            f"weights) nor a Hugging Face cache (models--*/ or hub/models--*/) holding {repo_id}"
+        model_dir, cache_dir = split_local_dir(
+            self.local_dir, "open_clip_config.json", self.model_id[len("hf-hub:") :]
         )
+        if model_dir is not None:
+            return f"local-dir:{model_dir}", None, model_dir
+        return self.model_id, cache_dir, None
 
     def _ensure_available(self, repo_id: str, cache_dir: str | None) -> Path:
         """Path of the cached open_clip_config.json; fail fast when it cannot be fetched."""
-        cfg = _cached(repo_id, "open_clip_config.json", cache_dir)
-        has_weights = any(_cached(repo_id, f, cache_dir) for f in _WEIGHT_FILES)
-        if cfg is not None and has_weights:
-            return cfg
-        _probe_hub(
-            repo_id, f"open_clip files of {repo_id} (config and weights)", cache_dir, self.model_id
-        )
+        if require_cached(
+            repo_id,
+            "open_clip_config.json",
+            _WEIGHT_FILES,
+            cache_dir,
+            what=f"open_clip files of {repo_id} (config and weights)",
+            how=_how_to_proceed(self.model_id),
+        ):
+            return _cached(repo_id, "open_clip_config.json", cache_dir)
         from huggingface_hub import hf_hub_download
 
         try:
@@ -184,7 +168,7 @@ class OpenCLIPEncoder(Encoder):
                 return str(hit.parent)
         return name
 
-    def _build(self) -> torch.nn.Module:
+    def _build(self):
         import open_clip
 
         oc_name, cache_dir, model_dir = self._source()
@@ -247,7 +231,7 @@ class OpenCLIPEncoder(Encoder):
                     f"{_how_to_proceed(self.model_id)}"
                 ) from exc
             raise
-        self._transform = preprocess
+        self._transform = self._make_transform(model)
         self._make_tokenizer(model, text_cfg, tok_source, oc_name, cache_dir)
         return model
 
@@ -295,13 +279,32 @@ class OpenCLIPEncoder(Encoder):
                 self._dynamic_padding = False
 
     # ------------------------------------------------------------------ images
+    def _make_transform(self, model) -> Preprocess:
+        """The model's own size, interpolation and mean/std, with this encoder's ``resize``."""
+        cfg = dict(getattr(model.visual, "preprocess_cfg", None) or {})
+        size = cfg.get("size", model.visual.image_size)
+        if isinstance(size, (tuple, list)):
+            if len(set(size)) != 1:
+                raise ValueError(f"{self.model_id}: non-square input size {size} is not supported")
+            size = size[0]
+        return Preprocess(
+            size=int(size),
+            resize=self.resize,
+            mean=tuple(cfg.get("mean", (0.48145466, 0.4578275, 0.40821073))),
+            std=tuple(cfg.get("std", (0.26862954, 0.26130258, 0.27577711))),
+            interpolation=cfg.get("interpolation", "bicubic"),
+        )
+
     def preprocess(self, image):
         if self._transform is None:
             raise ValueError("encoder is not loaded: call encoder.load(device) first")
         return self._transform(image)
 
-    def encode_images(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_image(batch)
+    def image_tower(self):
+        return self.model.visual
+
+    def _features(self, tower, batch):
+        return tower(batch)  # = model.encode_image(batch) (unnormalised)
 
     # ------------------------------------------------------------------ texts
     @property
@@ -309,7 +312,7 @@ class OpenCLIPEncoder(Encoder):
         """True if texts may be padded per batch (padding provably does not change the output)."""
         return self._dynamic_padding
 
-    def tokenize(self, texts: list[str]) -> torch.Tensor:
+    def tokenize(self, texts: list[str]):
         """Token ids padded to the full context length, exactly as open_clip's tokenizer does."""
         self._check_loaded()
         return self.tokenizer(list(texts))
@@ -332,18 +335,20 @@ class OpenCLIPEncoder(Encoder):
             ids = [[0 if i == sep else i for i in row] for row in ids]
         return [list(r) for r in ids]
 
-    def pad(self, ids: list[list[int]]) -> torch.Tensor:
+    def pad(self, ids: list[list[int]]):
         """Pad token id lists to the longest of them with the tower's pad id."""
+        import torch
+
         n = max(len(r) for r in ids)
         out = torch.full((len(ids), n), self.pad_token_id, dtype=torch.long)
         for i, r in enumerate(ids):
             out[i, : len(r)] = torch.as_tensor(r, dtype=torch.long)
         return out
 
-    def encode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+    def encode_tokens(self, tokens):
         return self.model.encode_text(tokens.to(self.device))
 
-    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+    def encode_texts(self, texts: list[str]):
         """Unnormalised text features of one batch (padded to its longest text when allowed)."""
         ids = self.token_ids(texts)
         tokens = self.pad(ids) if ids is not None else self.tokenize(texts)
