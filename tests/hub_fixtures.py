@@ -26,7 +26,7 @@ from pathlib import Path
 
 TIMM_REPO = "medembed-test/tiny-dinov2-timm"
 DINOV2_REPO = "medembed-test/tiny-rad-dino"
-#: RAD-DINO's processor statistics (BitImageProcessor, from its preprocessor_config.json).
+#: Grey statistics like RAD-DINO's (the encoder reads whatever the real preprocessor_config.json holds).
 RAD_DINO_MEAN = [0.5307, 0.5307, 0.5307]
 RAD_DINO_STD = [0.2583, 0.2583, 0.2583]
 
