@@ -15,21 +15,27 @@ medembed_config.check_schema(config, Path(workflow.basedir) / "config" / "schema
 validate(config, schema="../config/schema.yaml")
 medembed_config.check_consistency(config)
 
-ENCODER = config["encoder"]["name"]
+# Encoders by id (the {encoder} wildcard): `encoder:` is the one-entry form of `encoders:`.
+ENCODERS = medembed_config.encoders(config)
 SCRIPTS = Path(workflow.basedir) / "scripts"
 DATASETS = sorted(config["datasets"])
 FEATURES = config["features"]
-HAS_TEXT_TOWER = ENCODER in registry.ENCODERS_WITH_TEXT
 
 
-def has_texts(dataset):
+def has_text_tower(encoder):
+    return ENCODERS[encoder]["name"] in registry.ENCODERS_WITH_TEXT
+
+
+def has_texts(dataset, encoder):
     """QA texts exist (slake reader) and the encoder can embed them."""
-    return HAS_TEXT_TOWER and config["datasets"][dataset]["reader"] == "slake"
+    return has_text_tower(encoder) and config["datasets"][dataset]["reader"] == "slake"
 
 
-# Feature sets per dataset: text-based sets only where texts can be embedded.
+# Feature sets per dataset and encoder: text-based sets only where texts can be embedded.
 FEATURES_OF = {
-    ds: [f for f in FEATURES if f == "image" or has_texts(ds)] for ds in DATASETS
+    (ds, enc): [f for f in FEATURES if f == "image" or has_texts(ds, enc)]
+    for ds in DATASETS
+    for enc in ENCODERS
 }
 REDUCE = list(config["reduce"])
 CLUSTER = list(config["cluster"])
@@ -49,7 +55,7 @@ BENCH = "logs/benchmarks/{dataset}/{encoder}/{features}"
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    encoder=ENCODER,
+    encoder="|".join(ENCODERS),
     features="|".join(FEATURES),
     shard="[0-9a-f]{16}",
 
@@ -95,13 +101,9 @@ def reader_of(wildcards):
     return config["datasets"][wildcards.dataset]["reader"]
 
 
-def encoder_of(wildcards):
-    return wildcards.encoder
-
-
 def encoder_params(wildcards):
     """Params: what defines the encoder's output (name and model parameters)."""
-    cfg = config["encoder"]
+    cfg = ENCODERS[wildcards.encoder]
     return {
         "name": cfg["name"],
         "params": registry.split_runtime("encoder.params", cfg.get("params"))[0],
@@ -110,10 +112,19 @@ def encoder_params(wildcards):
 
 def encoder_settings(wildcards):
     """Resource ``settings``: batch size, device and model location (no rerun)."""
-    cfg = config["encoder"]
+    cfg = ENCODERS[wildcards.encoder]
     runtime = registry.split_runtime("encoder", cfg)[1]
     runtime.update(registry.split_runtime("encoder.params", cfg.get("params"))[1])
     return json.dumps(runtime)
+
+
+def encoder_gpu(wildcards):
+    return gpu_request(ENCODERS[wildcards.encoder].get("device", "auto"))
+
+
+def encoder_name(wildcards):
+    """The registry name of the job's encoder (its id may differ)."""
+    return ENCODERS[wildcards.encoder]["name"]
 
 
 def text_settings(wildcards):
@@ -247,7 +258,8 @@ def method_inputs(wildcards):
 
 def outlier_inputs(wildcards):
     """Method inputs, plus the cluster table for outlier methods that read noise points,
-    and the fitted mixture of ``gmm`` for ``gmm_density`` (one BIC selection, as in seed 003)."""
+    and the fitted mixture of ``gmm`` for ``gmm_density`` (one BIC selection, as in seed 003).
+    """
     inputs = method_inputs(wildcards)
     src = registry.OUTLIERS_FROM_CLUSTER.get(wildcards.method)
     if src is not None:
@@ -311,6 +323,13 @@ def map_file(wildcards):
     )[0]
 
 
+def map_metrics_file(wildcards):
+    """The metrics of the default map (its trustworthiness goes into the comparison)."""
+    return analysis_expand(
+        rules.evaluate_reduction.output.metrics, wildcards, method=config["plot"]["map"]
+    )[0]
+
+
 def color_clustering(wildcards):
     return analysis_expand(
         rules.cluster.output.labels, wildcards, method=config["plot"]["color_by"]
@@ -318,25 +337,40 @@ def color_clustering(wildcards):
 
 
 def analysis_outputs(wildcards=None):
-    """Per dataset and feature set: the figures and tables a person reads."""
+    """Per dataset, encoder and feature set: the figures and tables a person reads."""
     out = []
     for dataset in DATASETS:
-        if config.get("zero_shot") and HAS_TEXT_TOWER:
-            out += expand(
-                rules.zero_shot.output.accuracy, dataset=dataset, encoder=ENCODER
-            )
-        for features in FEATURES_OF[dataset]:
-            kw = dict(dataset=dataset, encoder=ENCODER, features=features)
-            out += expand(rules.gather_metrics.output.table, **kw)
-            out += expand(rules.plot_clusters.output.png, **kw)
-            out += expand(rules.plot_reductions.output.png, **kw)
-            out += expand(rules.plot_cluster_samples.output.png, **kw, method=CLUSTER)
-            out += expand(rules.plot_tree.output.png, **kw, method=TREES)
-            out += expand(rules.find_duplicates.output.summary, **kw)
-            if OUTLIERS:
-                out += expand(rules.plot_outliers.output.png, **kw)
-                out += expand(rules.outlier_consensus.output.top, **kw)
+        out += expand(rules.compare_encoders.output.table, dataset=dataset)
+        for encoder in ENCODERS:
+            if config.get("zero_shot") and has_text_tower(encoder):
+                out += expand(
+                    rules.zero_shot.output.accuracy, dataset=dataset, encoder=encoder
+                )
+            for features in FEATURES_OF[(dataset, encoder)]:
+                kw = dict(dataset=dataset, encoder=encoder, features=features)
+                out += expand(rules.gather_metrics.output.table, **kw)
+                out += expand(rules.plot_clusters.output.png, **kw)
+                out += expand(rules.plot_reductions.output.png, **kw)
+                out += expand(
+                    rules.plot_cluster_samples.output.png, **kw, method=CLUSTER
+                )
+                out += expand(rules.plot_tree.output.png, **kw, method=TREES)
+                out += expand(rules.find_duplicates.output.summary, **kw)
+                if OUTLIERS:
+                    out += expand(rules.plot_outliers.output.png, **kw)
+                    out += expand(rules.outlier_consensus.output.top, **kw)
     return out
+
+
+def probe_tables(wildcards):
+    """Every encoder's probe table of one dataset (the comparison's input)."""
+    return [
+        rules.probe_embedding.output.table.format(
+            dataset=wildcards.dataset, encoder=enc, features=feat
+        )
+        for enc in ENCODERS
+        for feat in FEATURES_OF[(wildcards.dataset, enc)]
+    ]
 
 
 def final_outputs():

@@ -16,11 +16,11 @@ rule embed_shard:
     resources:
         mem_mb=8000,
         runtime=shard_runtime,
-        gpu=gpu_request(config["encoder"].get("device", "auto")),
+        gpu=encoder_gpu,
         settings=encoder_settings,
     params:
         encoder=encoder_params,
-        code=code("embed_shard.py", "encoders", encoder_of),
+        code=code("embed_shard.py", "encoders", encoder_name),
     script:
         "../scripts/embed_shard.py"
 
@@ -65,12 +65,12 @@ rule embed_texts:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=gpu_request(config["encoder"].get("device", "auto")),
+        gpu=encoder_gpu,
         settings=text_settings,
     params:
         encoder=encoder_params,
         texts=registry.split_runtime("texts", config["texts"])[0],
-        code=code("embed_texts.py", "encoders", encoder_of),
+        code=code("embed_texts.py", "encoders", encoder_name),
     script:
         "../scripts/embed_texts.py"
 
@@ -116,11 +116,11 @@ rule zero_shot:
     resources:
         mem_mb=8000,
         runtime=30,
-        gpu=gpu_request(config["encoder"].get("device", "auto")),
+        gpu=encoder_gpu,
         settings=encoder_settings,
     params:
         encoder=encoder_params,
         prompts=config["zero_shot"],
-        code=code("zero_shot.py", "encoders", encoder_of),
+        code=code("zero_shot.py", "encoders", encoder_name),
     script:
         "../scripts/zero_shot.py"

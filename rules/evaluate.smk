@@ -121,3 +121,60 @@ rule gather_metrics:
         code=code("gather_metrics.py"),
     script:
         "../scripts/gather_metrics.py"
+
+
+rule probe_embedding:
+    input:
+        features=features_file,
+        image=rules.embed_images.output.emb,
+        knn=rules.build_knn.output.knn,
+        manifest=rules.make_manifest.output.manifest,
+        map_metrics=map_metrics_file,
+    output:
+        table=f"{ANALYSIS}/probe.tsv",
+    log:
+        f"{LOGS}/probe_embedding.log",
+    benchmark:
+        f"{BENCH}/probe_embedding.tsv"
+    group:
+        "post-{dataset}-{encoder}-{features}"
+    conda:
+        "../envs/medembed.yaml"
+    threads: 2
+    resources:
+        mem_mb=scaled_mem(4000, 10),
+        runtime=60,
+    params:
+        map_name=config["plot"]["map"],
+        code=code("probe_embedding.py"),
+    script:
+        "../scripts/probe_embedding.py"
+
+
+rule compare_encoders:
+    input:
+        tables=probe_tables,
+    output:
+        table=report(
+            "results/{dataset}/encoders.tsv",
+            caption="../report/encoders.rst",
+            category="Embeddings",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "table": "encoder comparison"},
+        ),
+        png=report(
+            "results/{dataset}/encoders.png",
+            caption="../report/encoders.rst",
+            category="Embeddings",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "encoder comparison"},
+        ),
+    log:
+        "logs/{dataset}/compare_encoders.log",
+    localrule: True
+    conda:
+        "../envs/medembed.yaml"
+    params:
+        code=code("compare_encoders.py"),
+    script:
+        "../scripts/compare_encoders.py"

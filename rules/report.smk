@@ -13,8 +13,10 @@ rule make_report:
     params:
         code=code("make_report.py"),
         datasets=DATASETS,
-        encoder=ENCODER,
-        features=FEATURES_OF,
+        encoders=list(ENCODERS),
+        features={
+            ds: {enc: FEATURES_OF[(ds, enc)] for enc in ENCODERS} for ds in DATASETS
+        },
         methods={"reduce": REDUCE, "cluster": CLUSTER, "outliers": OUTLIERS},
     script:
         "../scripts/make_report.py"

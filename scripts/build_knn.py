@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 with job_logging(snakemake.log[0]):
     set_threads(snakemake.threads)
     feats = io.read_array(snakemake.input.features)
-    kw = dict(snakemake.params.kwargs)
-    k = min(kw.pop("n_neighbors"), len(feats.X) - 1)
-    knn = pp.neighbors(feats.X, n_neighbors=k, n_jobs=snakemake.threads, ids=feats.ids, **kw)
+    # A dataset smaller than n_neighbors + 1 gets n - 1 neighbours, with a warning in the
+    # log and the effective k in the graph's params.
+    knn = pp.neighbors(feats.X, n_jobs=snakemake.threads, ids=feats.ids, clamp=True, **snakemake.params.kwargs)
     pp.write_neighbors(snakemake.output.knn, knn)

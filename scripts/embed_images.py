@@ -13,4 +13,6 @@ with job_logging(snakemake.log[0]) as log:
     X, ids = embed.gather_shards(parts, io.read_table(snakemake.input.manifest)["id"])
     embed.check_finite(X, ids)
     log.info("%d images from %d shard(s), dimension %d", len(ids), len(parts), X.shape[1])
-    io.write_array(snakemake.output.emb, X, ids, params=parts[0].params)
+    params = {k: v for k, v in parts[0].params.items() if k != "embed_seconds"}
+    params["embed_seconds"] = sum(p.params.get("embed_seconds", float("nan")) for p in parts)
+    io.write_array(snakemake.output.emb, X, ids, params=params)

@@ -1,5 +1,6 @@
 """Rule embed_shard: L2-normalised embeddings of one shard of the manifest."""
 
+import time
 from typing import TYPE_CHECKING
 
 from medembed import embed, io
@@ -17,9 +18,12 @@ with job_logging(snakemake.log[0]) as log:
     decode = io.read_table_params(snakemake.input.manifest).get("decode", {})
     encoder = embed.load_encoder(cfg, run)
     log.info("encoder %s on %s, shard %s: %d images", cfg["name"], encoder.device, snakemake.wildcards.shard, len(rows))
+    start = time.perf_counter()
     X = embed.embed_images(
         encoder, rows["path"].tolist(), batch_size=run.get("batch_size", 32), num_workers=snakemake.threads,
         decode=decode,
     )
+    seconds = time.perf_counter() - start
+    log.info("%d images in %.1f s (%.1f images/s)", len(rows), seconds, len(rows) / seconds)
     embed.check_finite(X, rows["id"])
-    io.write_array(snakemake.output.emb, X, rows["id"], params=cfg)
+    io.write_array(snakemake.output.emb, X, rows["id"], params={**cfg, "embed_seconds": seconds})

@@ -12,7 +12,7 @@ with job_logging(snakemake.log[0]):
     report.write_report(
         snakemake.output.html,
         datasets=snakemake.params.datasets,
-        encoder=snakemake.params.encoder,
+        encoders=snakemake.params.encoders,
         features=snakemake.params.features,
         methods=snakemake.params.methods,
         results_dir="results",

@@ -97,7 +97,7 @@ def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str, str]]:
     """(rule, first output, reason) of each job in a ``snakemake -n`` listing."""
     jobs, rule, output = [], None, ""
     for line in dry_run_output.splitlines():
-        m = re.match(r"^(?:local)?rule (\w+):$", line.strip())
+        m = re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):$", line.strip())
         if m:
             rule, output = m.group(1), ""
         elif rule and line.strip().startswith("output:"):

@@ -121,7 +121,7 @@ def test_one_graph_per_feature_set_shared_by_its_users(demo_run, tmp_path):
     assert sorted(o for r, o, _ in jobs if r == "build_knn") == sorted(
         f"results/{ds}/efficientnet_lite0/image/neighbors.npz" for ds in CONFIG["datasets"]
     )
-    blocks = re.split(r"\n(?=(?:local)?rule \w+:)", text)
+    blocks = re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", text)
     users = [
         b for b in blocks
         if re.match(r"rule (reduce|cluster|detect_outliers):", b)
@@ -349,6 +349,35 @@ def test_split_leakage_is_summarised_where_a_split_exists(demo_run):
 def test_gmm_density_scores_with_the_mixture_gmm_selected(demo_run):
     wf, work = demo_run
     proc = snakemake(wf, work, "-n", "--forceall")
-    blocks = re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout + proc.stderr)
+    blocks = re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", proc.stdout + proc.stderr)
     dens = [b for b in blocks if b.startswith("rule detect_outliers") and "method=gmm_density" in b]
     assert len(dens) == 2 and all("cluster/gmm.model.npz" in b.split("output:")[0] for b in dens)
+
+
+def test_encoder_comparison_table_and_figure(demo_run):
+    _, work = demo_run
+    for ds in CONFIG["datasets"]:
+        t = io.read_table(work / f"results/{ds}/encoders.tsv")
+        assert set(t["encoder"]) == {ENC}
+        assert {"kmeans_nmi", "knn_accuracy", "label_silhouette", "trustworthiness", "images_per_s"} <= set(t["metric"])
+        assert t["best"].all()  # one encoder: best everywhere
+    m = io.read_table(work / f"results/folder_small/{ENC}/image/probe.tsv").set_index(["label", "metric"])["value"]
+    assert m[("class", "knn_accuracy")] >= 0.8  # ImageNet features know MedNIST's classes
+    with Image.open(work / "results/folder_small/encoders.png") as im:
+        assert im.width > 300
+
+
+def test_adding_an_encoder_schedules_only_that_encoder_and_the_comparison(demo_run):
+    wf, work = demo_run
+
+    def two_encoders(c):
+        first = c.pop("encoder")
+        c["encoders"] = [first, {**first, "id": "lite0_again"}]
+
+    jobs = _dry_run(wf, work, _with_config(work, "config_two.yaml", two_encoders))
+    assert ("compare_encoders", "results/folder_small/encoders.tsv") in jobs
+    for rule, out in jobs:
+        if rule in ("all", "make_report", "compare_encoders"):
+            continue
+        assert "/lite0_again/" in out, (rule, out)
+    assert {"embed_shard", "embed_images", "cluster", "reduce", "probe_embedding"} <= {r for r, _ in jobs}

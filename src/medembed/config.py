@@ -66,9 +66,10 @@ def check_consistency(config: Mapping) -> None:
         if "download" not in ds and not os.path.exists(ds.get("path", "")):
             raise ConfigError(f"config datasets.{name}.path={ds.get('path')!r}: no such file or directory")
     _check_methods_against_each_other(config)
-    if config.get("zero_shot") and config["encoder"]["name"] not in registry.ENCODERS_WITH_TEXT:
+    names = [e["name"] for e in encoders(config).values()]
+    if config.get("zero_shot") and not set(names) & registry.ENCODERS_WITH_TEXT:
         raise ConfigError(
-            f"config zero_shot: encoder {config['encoder']['name']!r} has no text tower; "
+            f"config zero_shot: no configured encoder ({', '.join(names)}) has a text tower; "
             f"use one of {sorted(registry.ENCODERS_WITH_TEXT)} or remove zero_shot"
         )
 
@@ -107,3 +108,22 @@ def _check_methods_against_each_other(config: Mapping) -> None:
                 f"config datasets.{name}: {semi[0]} learns from labels but the dataset has no label "
                 f"column (set label_name or supervision_label, or remove {semi[0]})"
             )
+
+
+def encoders(config: Mapping) -> dict[str, dict]:
+    """The configured encoders by id (``encoder:`` is the one-entry form of ``encoders:``).
+
+    The id names the encoder's results folder (the ``{encoder}`` wildcard) and its rows in
+    the comparison; it defaults to the encoder's name and must be unique.
+    """
+    entries = config["encoders"] if "encoders" in config else [config["encoder"]]
+    out: dict[str, dict] = {}
+    for i, entry in enumerate(entries):
+        eid = entry.get("id") or entry["name"]
+        if eid in out:
+            where = "encoders" if "encoders" in config else "encoder"
+            raise ConfigError(
+                f"config {where}[{i}]: id {eid!r} is used twice; give each entry its own `id`"
+            )
+        out[eid] = dict(entry)
+    return out

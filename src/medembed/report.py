@@ -84,7 +84,7 @@ def write_report(
     path: str | os.PathLike,
     *,
     datasets,
-    encoder: str,
+    encoders,
     features,
     methods: dict,
     results_dir: str | os.PathLike = "results",
@@ -93,7 +93,7 @@ def write_report(
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>medembed report</title><style>{_CSS}</style></head><body>"]
     out.append("<h1>medembed report</h1>")
     out.append(
-        f"<p class='note'>Encoder <b>{html.escape(encoder)}</b>. Reductions: {', '.join(methods['reduce'])}. "
+        f"<p class='note'>Encoder(s) <b>{html.escape(', '.join(encoders))}</b>. Reductions: {', '.join(methods['reduce'])}. "
         f"Clusterings: {', '.join(methods['cluster'])}. Outliers: {', '.join(methods['outliers']) or 'none'}.</p>"
     )
     for ds in datasets:
@@ -115,26 +115,39 @@ def write_report(
             counts = manifest[col].fillna("unknown").value_counts()
             out.append(f"<p>Label <code>{html.escape(col)}</code>: " + ", ".join(
                 f"{html.escape(str(k))} {v}" for k, v in counts.items()) + "</p>")
-        zs = root / ds / encoder / "zero_shot_accuracy.tsv"
-        if zs.exists():
-            out.append("<h3>Zero-shot labels from text prompts</h3>")
-            out.append(io.read_table(zs).to_html(index=False, float_format=lambda v: f"{v:.3f}"))
-        for feat in features[ds] if isinstance(features, dict) else features:
-            base = root / ds / encoder / feat
-            out.append(f"<h3>{html.escape(ds)} · {html.escape(feat)} features</h3>")
-            metrics_file = base / "metrics.tsv"
-            if metrics_file.exists():
-                out.append(_metrics_html(io.read_table(metrics_file)))
-            for fname, title, note in _FIGURES:
-                f = base / "figures" / fname
-                if f.exists():
-                    out.append(f"<h4>{title}</h4><p class='note'>{note}</p>{_img(f)}")
-            out.append("<h4>Most outlying images (consensus of all detectors)</h4>")
-            out.append(_outlier_html(base, manifest))
-            out.append(_duplicates_html(base))
-            for f in sorted((base / "figures" / "tree").glob("*.png")):
-                out.append(f"<h4>Hierarchy: {html.escape(f.stem)}</h4>{_img(f)}")
-            for f in sorted((base / "figures" / "samples").glob("*.png")):
-                out.append(f"<h4>Sample images per cluster: {html.escape(f.stem)}</h4>{_img(f)}")
+        comparison = root / ds / "encoders.tsv"
+        if comparison.exists():
+            out.append("<h3>Which embedding fits these images?</h3>")
+            out.append(
+                "<p class='note'>One row per encoder and feature set; * marks the best value of each "
+                "column (k-means@k and kNN accuracy against the known labels, silhouette of the labels, "
+                "trustworthiness of the map, embedding throughput).</p>"
+            )
+            out.append(io.read_table(comparison).to_html(index=False, float_format=lambda v: f"{v:.3f}"))
+            fig = root / ds / "encoders.png"
+            if fig.exists():
+                out.append(_img(fig))
+        for encoder in encoders:
+            zs = root / ds / encoder / "zero_shot_accuracy.tsv"
+            if zs.exists():
+                out.append("<h3>Zero-shot labels from text prompts</h3>")
+                out.append(io.read_table(zs).to_html(index=False, float_format=lambda v: f"{v:.3f}"))
+            for feat in features[ds][encoder]:
+                base = root / ds / encoder / feat
+                out.append(f"<h3>{html.escape(ds)} · {html.escape(encoder)} · {html.escape(feat)} features</h3>")
+                metrics_file = base / "metrics.tsv"
+                if metrics_file.exists():
+                    out.append(_metrics_html(io.read_table(metrics_file)))
+                for fname, title, note in _FIGURES:
+                    f = base / "figures" / fname
+                    if f.exists():
+                        out.append(f"<h4>{title}</h4><p class='note'>{note}</p>{_img(f)}")
+                out.append("<h4>Most outlying images (consensus of all detectors)</h4>")
+                out.append(_outlier_html(base, manifest))
+                out.append(_duplicates_html(base))
+                for f in sorted((base / "figures" / "tree").glob("*.png")):
+                    out.append(f"<h4>Hierarchy: {html.escape(f.stem)}</h4>{_img(f)}")
+                for f in sorted((base / "figures" / "samples").glob("*.png")):
+                    out.append(f"<h4>Sample images per cluster: {html.escape(f.stem)}</h4>{_img(f)}")
     out.append("</body></html>")
     io.write_text(path, "\n".join(out))

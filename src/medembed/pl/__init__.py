@@ -14,6 +14,7 @@ _LAZY = {
     "outliers_on_map": "._maps",
     "reductions": "._maps",
     "cluster_samples": "._samples",
+    "encoder_comparison": "._encoders",
     "tree_figure": "._tree",
 }
 

@@ -34,6 +34,9 @@ _LAZY = {
     "stability_table": "._api",
     "outlier_table": "._api",
     "evaluate_clustering": "._evaluate",
+    "embedding_probe": "._probe",
+    "knn_accuracy": "._probe",
+    "compare_embeddings": "._probe",
     "evaluate_outliers": "._evaluate",
 }
 

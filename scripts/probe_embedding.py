@@ -1,0 +1,31 @@
+"""Rule probe_embedding: how well one embedding captures the known labels (for the comparison)."""
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from medembed import io, pp, tl
+from medembed.workflow import job_logging, set_threads
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_logging(snakemake.log[0]):
+    set_threads(snakemake.threads)
+    feats, image = io.read_array(snakemake.input.features), io.read_array(snakemake.input.image, mmap=True)
+    manifest = io.read_table(snakemake.input.manifest).set_index("id")
+    columns = io.read_table_params(snakemake.input.manifest).get("label_columns", [])
+    rows = tl.embedding_probe(feats.X, pp.read_neighbors(snakemake.input.knn), manifest.loc[feats.ids, columns])
+    maps = io.read_table(snakemake.input.map_metrics)
+    trust = maps.loc[maps["metric"] == "trustworthiness", "value"]
+    seconds = image.params.get("embed_seconds", float("nan"))
+    rows += [
+        {"label": "", "metric": "trustworthiness", "value": float(trust.iloc[0]) if len(trust) else float("nan")},
+        {"label": "", "metric": "dim", "value": float(feats.X.shape[1])},
+        {"label": "", "metric": "embed_seconds", "value": float(seconds)},
+        {"label": "", "metric": "images_per_s", "value": float(len(image.ids) / seconds) if seconds else float("nan")},
+    ]
+    table = pd.DataFrame(rows)
+    table.insert(0, "features", snakemake.wildcards.features)
+    table.insert(0, "encoder", snakemake.wildcards.encoder)
+    io.write_table(snakemake.output.table, table)

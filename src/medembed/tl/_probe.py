@@ -1,0 +1,92 @@
+"""Which embedding fits these images? Label-based probes of one embedding, and their comparison.
+
+For every label column of a dataset, an embedding is scored by what a user of the field
+would check first (the comparison no anchor tool offers on the user's own labels):
+
+- ``kmeans_nmi`` / ``kmeans_ari``: k-means with k = the number of classes, against them;
+- ``knn_accuracy``: leave-one-out k-nearest-neighbour label accuracy on the shared graph
+  (the usual linear-free probe of an embedding; a sample's own label is never used);
+- ``label_silhouette``: cosine silhouette of the true labels (on a fixed sample);
+
+plus, per embedding, the ``trustworthiness`` of the default 2-D map and the embedding
+throughput (``images_per_s``) and ``dim``. Rows are tidy: ``encoder, features, label,
+metric, value``; :func:`compare_embeddings` marks the best value of each (label, metric).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: Metrics where lower is better (all the others: higher is better).
+LOWER_IS_BETTER = frozenset({"embed_seconds"})
+
+
+def knn_accuracy(knn, labels, n_neighbors: int = 10) -> float:
+    """Leave-one-out accuracy of a majority vote over each sample's ``n_neighbors`` neighbours.
+
+    ``knn`` excludes each sample itself; neighbours without a label do not vote, ties go
+    to the label of the nearest voter. Samples without a label are not scored.
+    """
+    labels = pd.Series(labels, dtype=object)
+    known = labels.notna().to_numpy()
+    codes, uniq = pd.factorize(labels)
+    idx = knn.indices[:, :n_neighbors]
+    votes = codes[idx]  # -1 where a neighbour has no label
+    n = len(codes)
+    correct = []
+    for i in np.flatnonzero(known):
+        v = votes[i][votes[i] >= 0]
+        if len(v) == 0:
+            correct.append(False)
+            continue
+        counts = np.bincount(v, minlength=len(uniq))
+        best = np.flatnonzero(counts == counts.max())
+        pred = best[0] if len(best) == 1 else next(c for c in v if c in best)
+        correct.append(pred == codes[i])
+    return float(np.mean(correct)) if correct and n else float("nan")
+
+
+def embedding_probe(X, knn, truth: pd.DataFrame, *, sample_size: int = 5000, random_state: int = 0) -> list[dict]:
+    """Tidy rows ``{label, metric, value}`` for every label column of ``truth`` (row-aligned with X)."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+
+    X = np.asarray(X, dtype=np.float32)
+    rows = []
+    rng = np.random.default_rng(random_state)
+    for col in truth.columns:
+        y = truth[col].astype(object).where(truth[col].notna(), None).to_numpy()
+        mask = np.array([v is not None for v in y])
+        classes = pd.unique(y[mask])
+        if len(classes) < 2 or mask.sum() <= len(classes):
+            continue
+        Xl, yl = X[mask], y[mask].astype(str)
+        km = KMeans(n_clusters=len(classes), n_init=3, random_state=random_state).fit(Xl)
+        rows.append({"label": col, "metric": "kmeans_nmi", "value": float(normalized_mutual_info_score(yl, km.labels_))})
+        rows.append({"label": col, "metric": "kmeans_ari", "value": float(adjusted_rand_score(yl, km.labels_))})
+        rows.append({"label": col, "metric": "knn_accuracy", "value": knn_accuracy(knn, y)})
+        pick = np.arange(len(yl)) if len(yl) <= sample_size else rng.choice(len(yl), sample_size, replace=False)
+        sil = float("nan")
+        if len(np.unique(yl[pick])) >= 2:
+            sil = float(silhouette_score(Xl[pick], yl[pick], metric="cosine"))
+        rows.append({"label": col, "metric": "label_silhouette", "value": sil})
+    return rows
+
+
+def compare_embeddings(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """One table of every encoder's probe rows, with ``best`` marking each (label, metric)'s winner(s)."""
+    if not tables:
+        raise ValueError("no probe tables to compare")
+    df = pd.concat(tables, ignore_index=True)
+    df["label"] = df["label"].fillna("")
+    best = []
+    for (_, metric), sub in df.groupby(["label", "metric"], sort=False):
+        vals = sub["value"]
+        if vals.notna().sum() == 0:
+            best.append(pd.Series(False, index=sub.index))
+            continue
+        target = vals.min() if metric in LOWER_IS_BETTER else vals.max()
+        best.append(vals == target)
+    df["best"] = pd.concat(best).reindex(df.index).fillna(False).astype(bool)
+    return df.sort_values(["label", "metric", "encoder", "features"], kind="stable").reset_index(drop=True)
