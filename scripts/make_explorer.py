@@ -1,0 +1,28 @@
+"""Rule make_explorer: the interactive explorer of one dataset, encoder and feature set."""
+
+from typing import TYPE_CHECKING
+
+from medembed import explore, io, pp
+from medembed.workflow import job_logging
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_logging(snakemake.log[0]):
+    inp, wc = snakemake.input, snakemake.wildcards
+    consensus = inp.get("consensus")
+    explore.build_explorer(
+        snakemake.output.explorer,
+        io.read_table(inp.manifest),
+        {io.method_name(p): io.read_array(p) for p in inp.maps},
+        thumbnails=inp.thumbnails,
+        label_columns=io.read_table_params(inp.manifest).get("label_columns", []),
+        clusterings={io.method_name(p): io.read_table(p) for p in inp.clusters},
+        outliers={io.method_name(p): io.read_table(p) for p in inp.get("outliers", [])},
+        consensus=io.read_table(consensus) if consensus else None,
+        top=io.read_table(inp.top) if inp.get("top") else None,
+        duplicates=io.read_table(inp.sets),
+        neighbors=pp.read_neighbors(inp.knn),
+        title=f"{wc.dataset} · {wc.encoder} · {wc.features}",
+        default_map=snakemake.params.map_name,
+    )

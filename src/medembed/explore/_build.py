@@ -1,0 +1,289 @@
+"""The explorer: one self-contained folder per dataset x encoder x feature set.
+
+``index.html`` (page, style and script inline) + ``data.js`` (every array, base64 in one
+``<script src>``) + ``thumbs/`` (the dataset's sprite sheets, hard-linked). It opens from
+file:// with no server and no network: no ES modules, no ``fetch``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import io
+from ._files import atomic_dir
+from ._page import render_page
+from ._palette import NOISE, categorical_palette, score_ramp
+from ._thumbs import Thumbnails, read_thumbnails
+
+log = logging.getLogger(__name__)
+
+#: Neighbours per point kept in the page (the shared graph may hold more).
+N_NEIGHBORS_SHOWN = 12
+_PALETTE_MAX = 256
+_MISSING = "(missing)"
+
+
+def _b64(arr: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()).decode("ascii")
+
+
+def _uint_for(n: int) -> tuple[type, str]:
+    if n < 2**8:
+        return np.uint8, "u8"
+    if n < 2**16:
+        return np.uint16, "u16"
+    return np.uint32, "u32"
+
+
+def _by_id(table: pd.DataFrame, ids: np.ndarray, column: str, what: str) -> pd.Series:
+    """``table[column]`` in the order of ``ids`` (every id must be there)."""
+    if "id" not in table or column not in table:
+        raise ValueError(f"explorer: {what} needs columns 'id' and {column!r}")
+    s = table.assign(id=table["id"].astype(str)).drop_duplicates("id").set_index("id")[column]
+    missing = ~pd.Index(ids).isin(s.index)
+    if missing.any():
+        raise ValueError(f"explorer: {what} lacks {int(missing.sum())} of the map's ids "
+                         f"(e.g. {ids[missing][0]!r})")
+    return s.reindex(ids)
+
+
+def _category(name: str, group: str, values: pd.Series, *, noise=None, missing_name: str = _MISSING) -> dict:
+    """A categorical colouring: codes per point, category names, colours (grey: noise/missing)."""
+    missing = values.isna().to_numpy()
+    present = values[~missing]
+    try:
+        cats = sorted(present.unique().tolist())
+    except TypeError:
+        cats = sorted(present.unique().tolist(), key=str)
+    grey = [noise] if noise is not None and noise in cats else []
+    cats = grey + [c for c in cats if c not in grey]
+    names = ["noise" if c in grey else _fmt(c) for c in cats]
+    if missing.any():
+        cats.append(None)
+        names.append(missing_name)
+    lookup = {c: k for k, c in enumerate(cats) if c is not None}
+    codes = np.array([lookup[v] if not m else len(cats) - 1 for v, m in zip(values.tolist(), missing)])
+    n_colored = len(cats) - len(grey) - int(missing.any())
+    pal = categorical_palette(max(1, min(n_colored, _PALETTE_MAX)))
+    colors, j = [], 0
+    for c in cats:
+        if c is None or c in grey:
+            colors.append(NOISE)
+        else:
+            colors.append(pal[j % len(pal)])
+            j += 1
+    dtype, code = _uint_for(len(cats))
+    counts = np.bincount(codes, minlength=len(cats)) if len(codes) else np.zeros(len(cats), int)
+    return {
+        "name": name, "group": group, "kind": "category", "dtype": code,
+        "codes": _b64(codes.astype(dtype)), "cats": names, "colors": colors,
+        "grey": [k for k, c in enumerate(cats) if c is None or c in grey],
+        "counts": counts.tolist(),
+    }
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _score(name: str, group: str, values: pd.Series) -> dict:
+    """A continuous colouring: the raw score (hover) and its percentile 0..255 (colour)."""
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    finite = np.isfinite(v)
+    pct = np.zeros(len(v), np.uint8)
+    if finite.any():
+        r = pd.Series(v[finite]).rank(method="average").to_numpy()
+        pct[finite] = np.round((r - 1) / max(finite.sum() - 1, 1) * 254).astype(np.uint8) + 1
+    lo, hi = (float(np.nanmin(v)), float(np.nanmax(v))) if finite.any() else (0.0, 0.0)
+    return {"name": name, "group": group, "kind": "score", "values": _b64(v.astype(np.float32)),
+            "pct": _b64(pct), "min": lo, "max": hi}
+
+
+def _map(name: str, arr, ids: np.ndarray) -> dict:
+    """A 2-D map quantised to uint16 on one scale for both axes (no distortion)."""
+    X = np.asarray(arr.X, dtype=np.float64)[:, :2]
+    order = pd.Index(np.asarray(arr.ids).astype(str))
+    if not order.equals(pd.Index(ids)):
+        if set(order) != set(ids):
+            raise ValueError(f"explorer: map {name!r} covers other ids than the first map")
+        X = X[order.get_indexer(ids)]
+    if not np.isfinite(X).all():
+        raise ValueError(f"explorer: map {name!r} has non-finite coordinates")
+    lo, hi = X.min(0), X.max(0)
+    span = float(max((hi - lo).max(), 1e-12))
+    q = np.round((X - lo) / span * 65535).astype(np.uint16)
+    return {"name": name, "xy": _b64(q.ravel()), "extent": ((hi - lo) / span).tolist(),
+            "origin": lo.tolist(), "span": span}
+
+
+def _relpaths(paths: Sequence[str]) -> tuple[str, list[str]]:
+    """(common folder prefix with trailing '/', the rest of each path)."""
+    paths = [str(p) for p in paths]
+    if not paths:
+        return "", []
+    prefix = os.path.commonprefix(paths)
+    prefix = prefix[: prefix.rfind("/") + 1]
+    return prefix, [p[len(prefix):] for p in paths]
+
+
+def explorer_data(
+    manifest: pd.DataFrame,
+    maps: Mapping[str, io.Array],
+    *,
+    label_columns: Sequence[str] = (),
+    clusterings: Mapping[str, pd.DataFrame] | None = None,
+    outliers: Mapping[str, pd.DataFrame] | None = None,
+    consensus: pd.DataFrame | None = None,
+    top: pd.DataFrame | None = None,
+    duplicates: pd.DataFrame | None = None,
+    neighbors=None,
+    thumbnails: Thumbnails | None = None,
+    thumbs_url: str = "thumbs/",
+    title: str = "medembed explorer",
+    default_map: str | None = None,
+    default_color: str | None = None,
+    n_neighbors_shown: int = N_NEIGHBORS_SHOWN,
+) -> dict:
+    """Everything the page shows, as one JSON-able dict (arrays base64, little-endian).
+
+    Points are the first map's ids; every other input is aligned to them by id. ``maps``:
+    method -> array with ``.X`` (n x 2) and ``.ids``; ``clusterings``: method -> table
+    (id, cluster; -1 = noise); ``outliers``: method -> table (id, score); ``consensus``:
+    (id, score); ``top``: the consensus top-N (id, in rank order); ``duplicates``: (id, set
+    and optionally crosses_split); ``neighbors``: the shared graph (``.indices`` n x k in
+    its ``.ids`` order, ``.distances``); ``thumbnails``: the dataset's sprite sheets.
+    """
+    if not maps:
+        raise ValueError("explorer: at least one 2-D map is needed")
+    clusterings, outliers = dict(clusterings or {}), dict(outliers or {})
+    first = next(iter(maps.values()))
+    ids = np.asarray(first.ids).astype(str)
+    n = len(ids)
+    if len(set(ids)) != n:
+        raise ValueError("explorer: duplicated ids in the map")
+    man = manifest.assign(id=manifest["id"].astype(str))
+    paths = _by_id(man, ids, "path", "the manifest").astype(str).tolist()
+    prefix, rel = _relpaths(paths)
+
+    colorings = []
+    for col in label_columns:
+        if col in man:
+            colorings.append(_category(col, "label", _by_id(man, ids, col, f"label {col}")))
+    for name, table in clusterings.items():
+        colorings.append(_category(name, "cluster", _by_id(table, ids, "cluster", f"clustering {name}"), noise=-1))
+    if consensus is not None:
+        colorings.append(_score("consensus", "outlier", _by_id(consensus, ids, "score", "the consensus")))
+    for name, table in outliers.items():
+        colorings.append(_score(name, "outlier", _by_id(table, ids, "score", f"outliers {name}")))
+
+    pos = pd.Series(np.arange(n), index=pd.Index(ids))
+    filters = []
+    if top is not None:
+        top_ids = top["id"].astype(str)
+        filters.append({"key": "top", "name": f"outlier consensus top {len(top_ids)}",
+                        "idx": pos.reindex(top_ids).dropna().astype(int).tolist()})
+    if duplicates is not None:
+        dup = duplicates.assign(id=duplicates["id"].astype(str))
+        dup = dup[dup["id"].isin(pos.index)]
+        set_of = dup.drop_duplicates("id").set_index("id")["set"].reindex(ids)
+        colorings.append(_category("near-duplicate set", "duplicates", set_of, missing_name="none"))
+        n_sets = int(dup["set"].nunique())
+        filters.append({"key": "dup", "name": f"near-duplicate sets ({n_sets})",
+                        "idx": sorted(pos[dup["id"]].astype(int).tolist())})
+        if "crosses_split" in dup:
+            leak = dup[dup["crosses_split"].astype(bool)]
+            filters.append({"key": "leak", "name": f"split-leaking sets ({int(leak['set'].nunique())})",
+                            "idx": sorted(pos[leak["id"]].astype(int).tolist())})
+
+    nb = None
+    if neighbors is not None:
+        nb_ids = np.asarray(neighbors.ids if neighbors.ids is not None else ids).astype(str)
+        if set(nb_ids) != set(ids):
+            raise ValueError("explorer: the kNN graph covers other ids than the map")
+        k = min(int(n_neighbors_shown), neighbors.indices.shape[1])
+        to_point = pos.reindex(nb_ids).to_numpy()  # graph row -> point index
+        rows = pd.Index(nb_ids).get_indexer(ids)  # point -> graph row
+        ind = to_point[np.asarray(neighbors.indices)[rows, :k]].astype(np.int32)
+        dist = np.asarray(neighbors.distances, dtype=np.float64)[rows, :k]
+        dmax = float(max(np.nanmax(dist), 1e-12)) if dist.size else 1.0
+        nb = {"k": k, "idx": _b64(ind.ravel()), "metric": str(getattr(neighbors, "metric", "")),
+              "dist": _b64(np.round(np.clip(dist / dmax, 0, 1) * 65535).astype(np.uint16).ravel()),
+              "dmax": dmax}
+
+    th = None
+    if thumbnails is not None:
+        loc = thumbnails.locate(ids)
+        per = thumbnails.cols * thumbnails.rows
+        sheets = thumbnails.sheets
+        sheet_no = loc["sheet"].map({s: k for k, s in enumerate(sheets)})
+        slot = (loc["y"] // thumbnails.tile) * thumbnails.cols + loc["x"] // thumbnails.tile
+        tile_no = (sheet_no * per + slot).fillna(-1).astype(np.int64).to_numpy()
+        if (tile_no < 0).any():
+            log.warning("explorer: %d point(s) have no thumbnail", int((tile_no < 0).sum()))
+        th = {"url": thumbs_url, "tile": thumbnails.tile, "cols": thumbnails.cols, "per": per,
+              "sheets": sheets, "tiles": _b64(tile_no.astype(np.int32)),
+              "failed": np.flatnonzero(~loc["ok"].fillna(False).astype(bool).to_numpy()).tolist()}
+
+    names = [c["name"] for c in colorings]
+    if default_color not in names:
+        default_color = next((c["name"] for c in colorings if c["group"] == "label"),
+                             names[0] if names else None)
+    if default_map not in maps:
+        default_map = next(iter(maps))
+    return {
+        "title": title, "n": n, "ids": ids.tolist(), "prefix": prefix, "paths": rel,
+        "maps": [_map(m, a, ids) for m, a in maps.items()], "default_map": default_map,
+        "colorings": colorings, "default_color": default_color, "filters": filters,
+        "neighbors": nb, "thumbs": th, "ramp": score_ramp(), "noise": NOISE,
+    }
+
+
+def build_explorer(
+    out_dir: str | os.PathLike,
+    manifest: pd.DataFrame,
+    maps: Mapping[str, io.Array],
+    *,
+    thumbnails: Thumbnails | str | os.PathLike | None = None,
+    **kw,
+) -> dict:
+    """Write the explorer folder ``out_dir`` (atomically); returns ``{n, files, bytes}``.
+
+    Arguments as :func:`explorer_data`; ``thumbnails`` may be the folder written by
+    :func:`medembed.explore.make_thumbnails`. Its sheets are hard-linked into
+    ``out_dir/thumbs`` (copied across file systems), so the folder can be moved or zipped
+    whole and still shows every image.
+    """
+    if thumbnails is not None and not isinstance(thumbnails, Thumbnails):
+        thumbnails = read_thumbnails(thumbnails)
+    data = explorer_data(manifest, maps, thumbnails=thumbnails, thumbs_url="thumbs/", **kw)
+    with atomic_dir(out_dir) as tmp:
+        (tmp / "data.js").write_text(
+            "window.MEDEMBED_DATA = " + json.dumps(data, separators=(",", ":")) + ";\n")
+        (tmp / "index.html").write_text(render_page(data["title"]))
+        if thumbnails is not None:
+            (tmp / "thumbs").mkdir()
+            for sheet in thumbnails.sheets:
+                _link_or_copy(thumbnails.root / sheet, tmp / "thumbs" / sheet)
+        files = sorted(p for p in tmp.rglob("*") if p.is_file())
+        size = sum(p.stat().st_size for p in files)
+        n_files = len(files)
+    log.info("explorer: %d points, %d files, %.1f MB in %s", data["n"], n_files, size / 1e6, out_dir)
+    return {"n": data["n"], "files": n_files, "bytes": size}
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)

@@ -1,0 +1,159 @@
+"""Thumbnails of every manifest image, packed into JPEG sprite sheets (made once per dataset).
+
+The report's galleries and the explorer both read them, so each image is decoded once per
+dataset, however many encoders, feature sets and methods follow. A thumbnail folder holds
+
+- ``sheet_0000.jpg``, ``sheet_0001.jpg``, ...: ``cols`` x ``rows`` tiles of ``tile`` px
+  each (the last sheet only as tall as its used rows), every image letterboxed on black;
+- ``index.parquet``: one row per manifest image, ``id``, ``sheet`` (file name), ``x``,
+  ``y`` (the tile's top-left pixel) and ``ok`` (False: unreadable, a grey tile); its
+  params hold ``tile``, ``cols``, ``rows``, ``n``, ``n_failed`` and ``format``.
+
+Tile ``i`` (manifest order) is in sheet ``i // (cols*rows)`` at slot ``i % (cols*rows)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm.auto import tqdm
+
+from .. import io
+from ..datasets import load_image
+from ._files import atomic_dir
+
+log = logging.getLogger(__name__)
+
+TILE = 96
+COLS = 16
+ROWS = 16
+QUALITY = 85
+#: Tiles of unreadable images: mid grey, so they stand out from the black letterbox.
+FAILED_GREY = 128
+INDEX = "index.parquet"
+
+
+@dataclass
+class Thumbnails:
+    """A thumbnail folder read back: where each id's tile is."""
+
+    root: Path
+    index: pd.DataFrame  # id, sheet, x, y, ok
+    tile: int
+    cols: int
+    rows: int
+
+    @property
+    def sheets(self) -> list[str]:
+        return list(dict.fromkeys(self.index["sheet"]))
+
+    def locate(self, ids: Sequence[str]) -> pd.DataFrame:
+        """Rows of ``index`` for ``ids`` in their order (NaN where an id has no tile)."""
+        return self.index.set_index("id").reindex(pd.Index(np.asarray(ids).astype(str), name="id"))
+
+    def image(self, id_: str) -> Image.Image:
+        """One thumbnail as a PIL image (``tile`` x ``tile`` RGB)."""
+        row = self.index.loc[self.index["id"] == str(id_)]
+        if row.empty:
+            raise KeyError(f"no thumbnail for id {id_!r}")
+        r = row.iloc[0]
+        x, y = int(r["x"]), int(r["y"])
+        with Image.open(self.root / r["sheet"]) as sheet:
+            return sheet.convert("RGB").crop((x, y, x + self.tile, y + self.tile))
+
+
+def render_tile(path: str, tile: int = TILE, decode: dict | None = None) -> tuple[np.ndarray, str | None]:
+    """``(tile x tile x 3 uint8, error)``: the image scaled to fit, letterboxed on black; or a
+    grey tile and the reason it could not be read."""
+    try:
+        im = load_image(path, **(decode or {}))
+        scale = min(tile / im.width, tile / im.height)
+        size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+        if scale < 1:  # large images: shrink by integer steps first (fast), then LANCZOS
+            im.thumbnail(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        else:  # small images (MedNIST is 64 px) fill the tile too
+            im = im.resize(size, Image.Resampling.LANCZOS)
+        out = np.zeros((tile, tile, 3), np.uint8)
+        arr = np.asarray(im.convert("RGB"))
+        h, w = arr.shape[:2]
+        y0, x0 = (tile - h) // 2, (tile - w) // 2
+        out[y0 : y0 + h, x0 : x0 + w] = arr
+        return out, None
+    except Exception as exc:  # noqa: BLE001 - any undecodable file gets a grey tile, never a crash
+        return np.full((tile, tile, 3), FAILED_GREY, np.uint8), f"{type(exc).__name__}: {exc}"
+
+
+def make_thumbnails(
+    manifest: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    *,
+    decode: dict | None = None,
+    tile: int = TILE,
+    cols: int = COLS,
+    rows: int = ROWS,
+    quality: int = QUALITY,
+    threads: int = 1,
+) -> Thumbnails:
+    """Render every manifest image (``id``, ``path``) into sprite sheets under ``out_dir``.
+
+    Images are decoded with the dataset's ``decode`` settings (the manifest's ``decode``
+    params) in ``threads`` threads (Pillow releases the GIL while decoding and resizing).
+    An unreadable image gets a grey tile; it is logged and counted (``n_failed``). The
+    folder is written whole or not at all.
+    """
+    for name, value in (("tile", tile), ("cols", cols), ("rows", rows), ("threads", threads)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"make_thumbnails: {name}={value!r} must be a positive integer")
+    if not {"id", "path"} <= set(manifest.columns):
+        raise ValueError("make_thumbnails: the manifest needs columns 'id' and 'path'")
+    ids = manifest["id"].astype(str).to_numpy()
+    if len(set(ids)) != len(ids):
+        raise ValueError("make_thumbnails: duplicated ids in the manifest")
+    paths = manifest["path"].astype(str).tolist()
+    per_sheet = cols * rows
+    rows_out, failed = [], []
+    with atomic_dir(out_dir) as tmp, ThreadPoolExecutor(max(1, threads)) as pool, tqdm(
+        total=len(paths), desc="thumbnails", mininterval=2
+    ) as bar:
+        for s, start in enumerate(range(0, len(paths), per_sheet)):
+            chunk = paths[start : start + per_sheet]
+            tiles = list(pool.map(lambda p: render_tile(p, tile, decode), chunk))
+            used_rows = -(-len(chunk) // cols)
+            sheet = np.zeros((used_rows * tile, cols * tile, 3), np.uint8)
+            name = f"sheet_{s:04d}.jpg"
+            for j, (arr, err) in enumerate(tiles):
+                i = start + j
+                x, y = (j % cols) * tile, (j // cols) * tile
+                sheet[y : y + tile, x : x + tile] = arr
+                if err is not None:
+                    log.warning("thumbnail of %s: unreadable (%s); grey tile", paths[i], err)
+                    failed.append(ids[i])
+                rows_out.append((ids[i], name, x, y, err is None))
+            Image.fromarray(sheet).save(tmp / name, "JPEG", quality=quality, optimize=True)
+            bar.update(len(chunk))
+        index = pd.DataFrame(rows_out, columns=["id", "sheet", "x", "y", "ok"])
+        params = {"tile": tile, "cols": cols, "rows": rows, "n": len(ids),
+                  "n_failed": len(failed), "format": "jpeg", "quality": quality}
+        io.write_table(tmp / INDEX, index, params=params)
+    if failed:
+        log.warning("thumbnails: %d of %d images unreadable (grey tiles)", len(failed), len(ids))
+    log.info("thumbnails: %d images in %d sheet(s) of %dx%d tiles of %d px",
+             len(ids), -(-len(ids) // per_sheet), cols, rows, tile)
+    return read_thumbnails(out_dir)
+
+
+def read_thumbnails(path: str | os.PathLike) -> Thumbnails:
+    """Read a thumbnail folder written by :func:`make_thumbnails`."""
+    root = Path(path)
+    index = io.read_table(root / INDEX)
+    params = io.read_table_params(root / INDEX)
+    index["id"] = index["id"].astype(str)
+    return Thumbnails(root, index, int(params["tile"]), int(params["cols"]), int(params["rows"]))

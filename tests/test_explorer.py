@@ -1,0 +1,236 @@
+"""Thumbnails (sprite sheets) and the explorer, the latter loaded in a real headless Chromium.
+
+The explorer is built with the package calls the workflow's scripts make, on 60 real
+MedNIST images (features: their grey pixels, so the run takes seconds, not a model load),
+and opened from file:// in Debian's chromium (installed by :mod:`browser` when missing).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from browser import chromium, open_page
+from conftest import DEMO, make_folder_subset
+from PIL import Image
+
+from medembed import datasets, io, pp, tl
+from medembed.explore import (
+    build_explorer,
+    categorical_palette,
+    explorer_data,
+    make_thumbnails,
+    read_thumbnails,
+)
+from medembed.explore._palette import _srgb_to_lab
+
+SHOTS = Path("/tmp/explorer_shots")
+
+
+# ---- thumbnails ------------------------------------------------------------------------
+
+def test_thumbnail_sprite_index(tmp_path, caplog):
+    """Every id once, in manifest order; tiles decode to their image; unreadable -> grey."""
+    images = sorted((DEMO / "mednist-mini").glob("*/*.jpeg"))[::100][:5]
+    good = images[0].read_bytes()
+    (tmp_path / "truncated.jpeg").write_bytes(good[: len(good) // 3])
+    (tmp_path / "notes.png").write_text("not an image\n")
+    paths = [*map(str, images[:3]), str(tmp_path / "truncated.jpeg"), *map(str, images[3:]),
+             str(tmp_path / "notes.png")]
+    manifest = pd.DataFrame({"id": [f"img{i}" for i in range(len(paths))], "path": paths})
+    out = tmp_path / "thumbs"
+    with caplog.at_level("WARNING"):
+        th = make_thumbnails(manifest, out, tile=32, cols=2, rows=2, threads=2)
+
+    assert th.index["id"].tolist() == manifest["id"].tolist()  # every id once, in order
+    assert th.index["ok"].tolist() == [True, True, True, False, True, True, False]
+    assert io.read_table_params(out / "index.parquet")["n_failed"] == 2
+    assert sum("unreadable" in r.getMessage() for r in caplog.records) == 3  # 2 files + total
+    # 7 tiles of 2x2 per sheet: two sheets, the second only as tall as its 2 used rows
+    assert sorted(p.name for p in out.glob("*.jpg")) == ["sheet_0000.jpg", "sheet_0001.jpg"]
+    assert Image.open(out / "sheet_0001.jpg").size == (64, 64)
+    assert not list(tmp_path.glob(".thumbs.*"))  # the atomic folder left nothing behind
+    # tile positions are distinct within each sheet
+    assert not th.index.duplicated(["sheet", "x", "y"]).any()
+
+    for id_, path, ok in zip(manifest["id"], paths, th.index["ok"]):
+        tile = np.asarray(th.image(id_), np.float32)
+        assert tile.shape == (32, 32, 3)
+        if ok:  # the tile is the image: compare with a direct letterboxed render
+            ref = np.asarray(datasets.load_image(path).convert("RGB").resize((32, 32)), np.float32)
+            assert ref.std() > 5 and tile.std() > 0.7 * ref.std()  # not a flat tile
+            assert np.abs(tile - ref).mean() < 12
+        else:
+            assert abs(tile.mean() - 128) < 3 and tile.std() < 3  # grey
+    # read back from disk gives the same index
+    assert read_thumbnails(out).index.equals(th.index)
+
+
+def test_thumbnails_letterbox_wide_image(tmp_path):
+    """A wide image keeps its aspect: black bars above and below, picture in the middle."""
+    wide = tmp_path / "wide.png"
+    Image.new("RGB", (200, 100), (250, 250, 250)).save(wide)
+    th = make_thumbnails(pd.DataFrame({"id": ["w"], "path": [str(wide)]}), tmp_path / "t", tile=40)
+    tile = np.asarray(th.image("w"), np.float32).mean(axis=(1, 2))
+    assert tile[:8].max() < 20 and tile[-8:].max() < 20  # letterbox bars
+    assert tile[12:28].min() > 230  # the image, upscaled/downscaled to the full width
+
+
+def test_palette_distinct_beyond_20():
+    pal = categorical_palette(60)
+    assert len(set(pal)) == 60
+    lab = _srgb_to_lab(np.array([[int(c[i:i + 2], 16) / 255 for i in (1, 3, 5)] for c in pal]))
+    assert (np.hypot(lab[:, 1], lab[:, 2]) > 20).all()  # no colour looks like grey noise
+    d = np.linalg.norm(lab[:, None] - lab[None], axis=-1) + np.eye(60) * 1e3
+    assert d.min() > 8  # pairwise distinct (CIELAB ΔE)
+
+
+# ---- explorer data ---------------------------------------------------------------------
+
+def test_explorer_data_aligns_tables_by_id():
+    ids = np.array([f"p{i}" for i in range(6)])
+    X = np.arange(12, dtype=np.float32).reshape(6, 2)
+    manifest = pd.DataFrame({"id": ids[::-1], "path": [f"/d/{i}.png" for i in ids[::-1]],
+                             "cls": list("aabbcc")[::-1]})
+    cl = pd.DataFrame({"id": ids[[3, 1, 0, 2, 5, 4]], "cluster": [1, -1, 0, 1, 2, 2]})
+    data = explorer_data(manifest, {"m": io.Array(X, ids)}, label_columns=["cls"],
+                         clusterings={"km": cl})
+    assert data["ids"] == ids.tolist() and data["prefix"] == "/d/"
+    assert data["paths"] == [f"{i}.png" for i in ids]
+    km = next(c for c in data["colorings"] if c["name"] == "km")
+    codes = np.frombuffer(__import__("base64").b64decode(km["codes"]), np.uint8)
+    by_id = dict(zip(cl["id"], cl["cluster"]))
+    assert [km["cats"][c] for c in codes] == ["noise" if by_id[i] == -1 else str(by_id[i]) for i in ids]
+    assert km["colors"][km["cats"].index("noise")] == "#b0b0b0"
+    with pytest.raises(ValueError, match="lacks 1 of the map's ids"):
+        explorer_data(manifest, {"m": io.Array(X, ids)}, clusterings={"km": cl.iloc[1:]})
+
+
+# ---- the explorer in Chromium ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_explorer(tmp_path_factory):
+    """An explorer of 60 real MedNIST images, built by the package calls the rules make;
+    moved after building to show the folder is self-contained."""
+    base = tmp_path_factory.mktemp("explorer")
+    folder = make_folder_subset(base / "images", per_class=10, corrupt=False)
+    manifest, _, labels = datasets.make_manifest("folder", folder, label_name="class", threads=2)
+    decode = manifest.attrs["decode"]
+    make_thumbnails(manifest, base / "thumbnails", decode=decode, threads=2)
+    X = np.stack([np.asarray(datasets.load_image(p, **decode).convert("L").resize((16, 16)),
+                             np.float32).ravel() for p in manifest["path"]])
+    X = (X - X.mean(0)) / 255
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    ids = manifest["id"].to_numpy()
+    Y = tl.make_reducer("pca", n_components=4).fit_transform(X)
+    maps = {"pca": io.Array(Y[:, :2], ids), "pca34": io.Array(Y[:, 2:4], ids)}
+    clusterings = {m: tl.cluster_table(ids, tl.make_clusterer(m, **kw).fit(X)) for m, kw in
+                   {"kmeans": {"n_clusters": 6}, "hdbscan": {"min_cluster_size": 5}}.items()}
+    outliers = {m: tl.outlier_table(ids, tl.make_outlier_detector(m, **kw).fit(X)) for m, kw in
+                {"isolation_forest": {"contamination": 0.1}, "lof": {"n_neighbors": 10}}.items()}
+    consensus = tl.consensus(outliers)
+    knn = pp.neighbors(X, n_neighbors=15, metric="cosine", ids=ids)
+    split = np.where(np.arange(len(ids)) % 3 == 0, "test", "train")
+    _, sets, _ = tl.near_duplicates(knn, 0.9, split, ids=ids)
+    built = build_explorer(
+        base / "build" / "explorer", manifest, maps, thumbnails=base / "thumbnails",
+        label_columns=labels, clusterings=clusterings, outliers=outliers, consensus=consensus,
+        top=tl.top_outliers(consensus, 5), duplicates=sets, neighbors=knn, title="mednist-60",
+    )
+    moved = base / "elsewhere" / "explorer"
+    moved.parent.mkdir()
+    shutil.move(base / "build" / "explorer", moved)
+    shutil.rmtree(base / "thumbnails")  # the explorer keeps its own (hard-linked) sheets
+    return {"dir": moved, "n": len(ids), "ids": ids, "knn": knn, "sets": sets, "built": built,
+            "clusters": clusterings, "top": tl.top_outliers(consensus, 5)}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as b:
+        yield b
+
+
+def _shot(page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, SHOTS / path.name)
+    return path
+
+
+def test_explorer_in_chromium(small_explorer, browser, tmp_path):
+    ex, n, ids = small_explorer, small_explorer["n"], small_explorer["ids"]
+    assert ex["built"]["n"] == n and (ex["dir"] / "thumbs" / "sheet_0000.jpg").exists()
+    url = (ex["dir"] / "index.html").as_uri()
+    page, errors = open_page(browser, url, wait_for="window.explorer && explorer.ready")
+    outside = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(("file:", "data:", "blob:")) else None)
+    page.wait_for_function(f"explorer.renderedPoints === {n}")
+    assert page.evaluate("explorer.renderer") == "webgl"
+    assert page.evaluate("explorer.renderedPoints") == n
+    # the canvas really has coloured points on it
+    assert page.locator("#plot").screenshot() != b""
+
+    # hover: the thumbnail (a crop of a sprite sheet) loads and the card names the point
+    i = int(np.flatnonzero(ids == sorted(ids)[17])[0])
+    p = page.evaluate(f"explorer.screenOf({i})")
+    page.mouse.move(p["x"], p["y"])
+    page.wait_for_function("(() => { const im = document.querySelector('#hover img');"
+                           " return im && im.complete && im.naturalWidth > 0; })()", timeout=10000)
+    assert page.evaluate("explorer.state.hover") == i
+    assert page.locator("#hover .id").inner_text() == ids[i]
+    assert "class" in page.locator("#hover").inner_text()
+    _shot(page, tmp_path, "explorer_hover")
+
+    # click: the point is pinned with its path and its neighbours from the shared graph
+    page.mouse.click(p["x"], p["y"])
+    k = min(12, ex["knn"].indices.shape[1])
+    page.wait_for_function(f"document.querySelectorAll('#pinned .nb').length === {k}")
+    shown = page.evaluate("Array.from(document.querySelectorAll('#pinned .nb')).map(e => +e.dataset.index)")
+    row = list(ex["knn"].ids).index(ids[i])
+    expected = [list(ids).index(ex["knn"].ids[j]) for j in ex["knn"].indices[row, :k]]
+    assert shown == expected
+    page.wait_for_function("Array.from(document.querySelectorAll('#pinned img')).every(im => im.complete && im.naturalWidth > 0)")
+    assert ids[i].split("/")[-1] in page.locator("#pinned .path").inner_text()
+    page.mouse.move(5, 5)
+    _shot(page, tmp_path, "explorer_pinned")
+
+    # colour by a clustering: one legend row per cluster (noise included)
+    page.select_option("#color", "hdbscan")
+    n_cats = ex["clusters"]["hdbscan"]["cluster"].nunique()
+    assert page.locator("#legend .legend-row").count() == n_cats
+    # another map: still every point drawn
+    page.select_option("#map", "pca34")
+    page.wait_for_function(f"explorer.state.map === 'pca34' && explorer.renderedPoints === {n}")
+
+    # filter to the consensus top 5, then box-select everything: only the 5 are selected
+    page.select_option("#filter", "top")
+    assert page.locator("#status").inner_text().startswith("5 of 60")
+    page.click("button[data-mode=box]")
+    box = page.locator("#plot").bounding_box()
+    page.mouse.move(box["x"] + 3, box["y"] + 3)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=4)
+    page.mouse.move(box["x"] + box["width"] - 3, box["y"] + box["height"] - 3, steps=4)
+    page.mouse.up()
+    assert page.locator("#sel-count").inner_text() == "5 selected"
+    with page.expect_download() as dl:
+        page.click("#export")
+    csv = pd.read_csv(dl.value.path())
+    assert sorted(csv["id"]) == sorted(ex["top"]["id"])
+    assert {"path", "class", "cluster_kmeans", "score_consensus"} <= set(csv.columns)
+    _shot(page, tmp_path, "explorer_selection")
+
+    # near-duplicate and split-leak filters hold exactly the sets' members
+    page.select_option("#filter", "dup")
+    assert page.locator("#status").inner_text().startswith(f"{len(ex['sets'])} of 60")
+    leak = ex["sets"]["crosses_split"].sum()
+    page.select_option("#filter", "leak")
+    assert page.locator("#status").inner_text().startswith(f"{leak} of 60")
+
+    assert errors == []
+    assert outside == []  # nothing but local files: works offline
