@@ -23,26 +23,18 @@ rule make_thumbnails:
         "../scripts/make_thumbnails.py"
 
 
-def explorer_inputs(wildcards):
-    """Everything the explorer shows; the outlier tables only when detectors are configured."""
-    inputs = {
-        "manifest": rules.make_manifest.output.manifest.format(**wildcards),
-        "thumbnails": rules.make_thumbnails.output.thumbnails.format(**wildcards),
-        "maps": all_reductions(wildcards),
-        "clusters": all_clusterings(wildcards),
-        "knn": rules.build_knn.output.knn.format(**wildcards),
-        "sets": rules.find_duplicates.output.sets.format(**wildcards),
-    }
-    if OUTLIERS:
-        inputs["outliers"] = all_outliers(wildcards)
-        inputs["consensus"] = rules.outlier_consensus.output.table.format(**wildcards)
-        inputs["top"] = rules.outlier_consensus.output.top.format(**wildcards)
-    return inputs
-
-
 rule make_explorer:
     input:
-        unpack(explorer_inputs),
+        manifest=rules.make_manifest.output.manifest,
+        thumbnails=rules.make_thumbnails.output.thumbnails,
+        maps=all_reductions,
+        clusters=all_clusterings,
+        knn=rules.build_knn.output.knn,
+        sets=rules.find_duplicates.output.sets,
+        # the outlier tables only when detectors are configured (consensus needs one)
+        outliers=all_outliers,
+        consensus=rules.outlier_consensus.output.table if OUTLIERS else [],
+        top=rules.outlier_consensus.output.top if OUTLIERS else [],
     output:
         explorer=directory(f"{ANALYSIS}/explorer"),
     log:
@@ -62,15 +54,3 @@ rule make_explorer:
         map_name=config["plot"]["map"],
     script:
         "../scripts/make_explorer.py"
-
-
-def explorer_outputs(wildcards=None):
-    """Every explorer of the run (for the final targets)."""
-    return [
-        rules.make_explorer.output.explorer.format(
-            dataset=dataset, encoder=encoder, features=features
-        )
-        for dataset in DATASETS
-        for encoder in ENCODERS
-        for features in FEATURES_OF[(dataset, encoder)]
-    ]

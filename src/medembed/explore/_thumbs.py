@@ -18,7 +18,7 @@ import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,7 @@ class Thumbnails:
     tile: int
     cols: int
     rows: int
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def sheets(self) -> list[str]:
@@ -60,14 +61,21 @@ class Thumbnails:
         return self.index.set_index("id").reindex(pd.Index(np.asarray(ids).astype(str), name="id"))
 
     def image(self, id_: str) -> Image.Image:
-        """One thumbnail as a PIL image (``tile`` x ``tile`` RGB)."""
+        """One thumbnail as a PIL image (``tile`` x ``tile`` RGB); sheets are decoded once."""
         row = self.index.loc[self.index["id"] == str(id_)]
         if row.empty:
             raise KeyError(f"no thumbnail for id {id_!r}")
         r = row.iloc[0]
         x, y = int(r["x"]), int(r["y"])
-        with Image.open(self.root / r["sheet"]) as sheet:
-            return sheet.convert("RGB").crop((x, y, x + self.tile, y + self.tile))
+        return self._sheet(r["sheet"]).crop((x, y, x + self.tile, y + self.tile))
+
+    def _sheet(self, name: str) -> Image.Image:
+        if name not in self._cache:
+            if len(self._cache) >= 8:
+                self._cache.pop(next(iter(self._cache)))
+            with Image.open(self.root / name) as sheet:
+                self._cache[name] = sheet.convert("RGB")
+        return self._cache[name]
 
 
 def render_tile(path: str, tile: int = TILE, decode: dict | None = None) -> tuple[np.ndarray, str | None]:
