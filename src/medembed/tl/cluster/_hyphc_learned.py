@@ -588,6 +588,6 @@ class LearnedHyperbolicHC(HyperbolicHC):
             labels = self._cut(self.linkage_)
             extra = {"poincare_x": E[:, 0].copy(), "poincare_y": E[:, 1].copy()}
         # which samples' labels the model saw (training and validation triplets): metrics
-        # score the clustering on the others only (tl._metrics.heldout_cluster_metrics)
+        # score the clustering on the others only (tl._metrics.score_cluster_table)
         extra["label_seen"] = mask.copy()
         return self._finish(labels, extra)
