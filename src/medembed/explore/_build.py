@@ -44,16 +44,23 @@ def _uint_for(n: int) -> tuple[type, str]:
     return np.uint32, "u32"
 
 
+def _index(values) -> pd.Index:
+    """An object-dtype index of ids as strings (hash lookups; pandas' string dtype is slow here)."""
+    return pd.Index(np.asarray(values).astype(str), dtype=object)
+
+
 def _by_id(table: pd.DataFrame, ids: np.ndarray, column: str, what: str) -> pd.Series:
-    """``table[column]`` in the order of ``ids`` (every id must be there)."""
+    """``table[column]`` in the order of ``ids`` (every id must be there; first row per id)."""
     if "id" not in table or column not in table:
         raise ValueError(f"explorer: {what} needs columns 'id' and {column!r}")
-    s = table.assign(id=table["id"].astype(str)).drop_duplicates("id").set_index("id")[column]
-    missing = ~pd.Index(ids).isin(s.index)
+    index = _index(table["id"])
+    first = ~index.duplicated()
+    rows = index[first].get_indexer(_index(ids))
+    missing = rows < 0
     if missing.any():
         raise ValueError(f"explorer: {what} lacks {int(missing.sum())} of the map's ids "
                          f"(e.g. {ids[missing][0]!r})")
-    return s.reindex(ids)
+    return table[column][first].reset_index(drop=True).iloc[rows].reset_index(drop=True)
 
 
 def _category(name: str, group: str, values: pd.Series, *, noise=None, missing_name: str = _MISSING) -> dict:
@@ -113,11 +120,11 @@ def _score(name: str, group: str, values: pd.Series) -> dict:
 def _map(name: str, arr, ids: np.ndarray) -> dict:
     """A 2-D map quantised to uint16 on one scale for both axes (no distortion)."""
     X = np.asarray(arr.X, dtype=np.float64)[:, :2]
-    order = pd.Index(np.asarray(arr.ids).astype(str))
-    if not order.equals(pd.Index(ids)):
+    order = _index(arr.ids)
+    if not order.equals(_index(ids)):
         if set(order) != set(ids):
             raise ValueError(f"explorer: map {name!r} covers other ids than the first map")
-        X = X[order.get_indexer(ids)]
+        X = X[order.get_indexer(_index(ids))]
     if not np.isfinite(X).all():
         raise ValueError(f"explorer: map {name!r} has non-finite coordinates")
     lo, hi = X.min(0), X.max(0)
@@ -172,7 +179,7 @@ def explorer_data(
     n = len(ids)
     if len(set(ids)) != n:
         raise ValueError("explorer: duplicated ids in the map")
-    man = manifest.assign(id=manifest["id"].astype(str))
+    man = manifest
     paths = _by_id(man, ids, "path", "the manifest").astype(str).tolist()
     prefix, rel = _relpaths(paths)
 
@@ -187,24 +194,24 @@ def explorer_data(
     for name, table in outliers.items():
         colorings.append(_score(name, "outlier", _by_id(table, ids, "score", f"outliers {name}")))
 
-    pos = pd.Series(np.arange(n), index=pd.Index(ids))
+    pos = pd.Series(np.arange(n), index=_index(ids))
     filters = []
     if top is not None:
-        top_ids = top["id"].astype(str)
+        top_ids = _index(top["id"])
         filters.append({"key": "top", "name": f"outlier consensus top {len(top_ids)}",
                         "idx": pos.reindex(top_ids).dropna().astype(int).tolist()})
     if duplicates is not None:
-        dup = duplicates.assign(id=duplicates["id"].astype(str))
-        dup = dup[dup["id"].isin(pos.index)]
-        set_of = dup.drop_duplicates("id").set_index("id")["set"].reindex(ids)
+        dup = duplicates.assign(id=_index(duplicates["id"]))
+        dup = dup[pos.index.get_indexer(dup["id"]) >= 0]
+        set_of = pd.Series(dup.drop_duplicates("id").set_index("id")["set"].reindex(_index(ids)).to_numpy())
         colorings.append(_category("near-duplicate set", "duplicates", set_of, missing_name="none"))
         n_sets = int(dup["set"].nunique())
         filters.append({"key": "dup", "name": f"near-duplicate sets ({n_sets})",
-                        "idx": sorted(pos[dup["id"]].astype(int).tolist())})
+                        "idx": sorted(pos.index.get_indexer(dup["id"]).tolist())})
         if "crosses_split" in dup:
             leak = dup[dup["crosses_split"].astype(bool)]
             filters.append({"key": "leak", "name": f"split-leaking sets ({int(leak['set'].nunique())})",
-                            "idx": sorted(pos[leak["id"]].astype(int).tolist())})
+                            "idx": sorted(pos.index.get_indexer(leak["id"]).tolist())})
 
     nb = None
     if neighbors is not None:
@@ -212,8 +219,8 @@ def explorer_data(
         if set(nb_ids) != set(ids):
             raise ValueError("explorer: the kNN graph covers other ids than the map")
         k = min(int(n_neighbors_shown), neighbors.indices.shape[1])
-        to_point = pos.reindex(nb_ids).to_numpy()  # graph row -> point index
-        rows = pd.Index(nb_ids).get_indexer(ids)  # point -> graph row
+        to_point = pos.index.get_indexer(_index(nb_ids))  # graph row -> point index
+        rows = _index(nb_ids).get_indexer(_index(ids))  # point -> graph row
         ind = to_point[np.asarray(neighbors.indices)[rows, :k]].astype(np.int32)
         dist = np.asarray(neighbors.distances, dtype=np.float64)[rows, :k]
         dmax = float(max(np.nanmax(dist), 1e-12)) if dist.size else 1.0

@@ -58,7 +58,11 @@ class Thumbnails:
 
     def locate(self, ids: Sequence[str]) -> pd.DataFrame:
         """Rows of ``index`` for ``ids`` in their order (NaN where an id has no tile)."""
-        return self.index.set_index("id").reindex(pd.Index(np.asarray(ids).astype(str), name="id"))
+        rows = pd.Index(self.index["id"].to_numpy(dtype=object), dtype=object).get_indexer(
+            pd.Index(np.asarray(ids).astype(str), dtype=object))
+        out = self.index.reindex(rows).reset_index(drop=True)  # row -1 -> NaN
+        out["id"] = np.asarray(ids).astype(str)
+        return out
 
     def image(self, id_: str) -> Image.Image:
         """One thumbnail as a PIL image (``tile`` x ``tile`` RGB); sheets are decoded once."""
