@@ -8,6 +8,7 @@ and opened from file:// in Debian's chromium (installed by :mod:`browser` when m
 from __future__ import annotations
 
 import shutil
+from io import BytesIO as io_bytes
 from pathlib import Path
 
 import numpy as np
@@ -181,8 +182,12 @@ def test_explorer_in_chromium(small_explorer, browser, tmp_path):
     page.mouse.move(p["x"], p["y"])
     page.wait_for_function("(() => { const im = document.querySelector('#hover img');"
                            " return im && im.complete && im.naturalWidth > 0; })()", timeout=10000)
+    page.evaluate("document.querySelector('#hover img').decode()")
     assert page.evaluate("explorer.state.hover") == i
     assert page.locator("#hover .id").inner_text() == ids[i]
+    # what is on screen is the image's tile (a crop of the sheet), not a blank box
+    crop = np.asarray(Image.open(io_bytes(page.locator("#hover .thumb").screenshot())).convert("L"), np.float32)
+    assert crop.std() > 10
     assert "class" in page.locator("#hover").inner_text()
     _shot(page, tmp_path, "explorer_hover")
 

@@ -264,7 +264,10 @@ function drawOverlay() {
       var j = nbIdx[S.pinned * K + k], b = toScreen(p[2 * j], p[2 * j + 1]);
       octx.beginPath(); octx.moveTo(a[0], a[1]); octx.lineTo(b[0], b[1]); octx.stroke();
     }
-    for (k = 0; k < K; k++) ring(nbIdx[S.pinned * K + k], k === S.nbHover ? "#d00" : "#333", rad, k === S.nbHover ? 3 : 1.5);
+    for (k = 0; k < K; k++) {  // a white halo under each ring keeps it visible on dense colour
+      ring(nbIdx[S.pinned * K + k], "rgba(255,255,255,.9)", rad, 3.5);
+      ring(nbIdx[S.pinned * K + k], k === S.nbHover ? "#d00" : "#222", rad, k === S.nbHover ? 2.5 : 1.5);
+    }
     ring(S.pinned, "#000", rad + 2, 3); ring(S.pinned, "#fff", rad + 2, 1);
   }
   if (S.hover >= 0) ring(S.hover, "#000", rad, 2);
@@ -282,7 +285,7 @@ function thumb(i, px) {
   var t = tiles ? tiles[i] : -1;
   if (t < 0) { w.classList.add("none"); w.title = "no thumbnail"; return w; }
   var s = Math.floor(t / T.per), slot = t % T.per, k = px / T.tile, img = new Image();
-  img.alt = ids[i]; img.draggable = false; img.decoding = "async";
+  img.alt = ids[i]; img.draggable = false;
   img.style.width = (T.cols * T.tile * k) + "px";
   img.style.left = (-(slot % T.cols) * T.tile * k) + "px";
   img.style.top = (-Math.floor(slot / T.cols) * T.tile * k) + "px";
@@ -328,7 +331,6 @@ function pin(i) {
   box.appendChild(thumb(i, 192));
   box.appendChild(el("div", "id", ids[i]));
   box.appendChild(el("div", "path", D.prefix + D.paths[i]));
-  box.appendChild(fields(i, ["label", "cluster", "duplicates", "outlier"]));
   if (K) {
     box.appendChild(el("h2", null, "Nearest neighbours (" + (D.neighbors.metric || "kNN") + ")"));
     var grid = el("div", "nbgrid");
@@ -343,6 +345,8 @@ function pin(i) {
     })(k);
     box.appendChild(grid);
   }
+  box.appendChild(el("h2", null, "Labels, clusters, scores"));
+  box.appendChild(fields(i, ["label", "cluster", "duplicates", "outlier"]));
   draw();
 }
 
