@@ -106,6 +106,11 @@ def test_explorer_data_aligns_tables_by_id():
     by_id = dict(zip(cl["id"], cl["cluster"]))
     assert [km["cats"][c] for c in codes] == ["noise" if by_id[i] == -1 else str(by_id[i]) for i in ids]
     assert km["colors"][km["cats"].index("noise")] == "#b0b0b0"
+    # duplicate sets without a split column: the leak filter is listed, disabled
+    sets = pd.DataFrame({"index": [0, 1], "id": ["p0", "p1"], "set": [0, 0], "set_size": [2, 2]})
+    data = explorer_data(manifest, {"m": io.Array(X, ids)}, duplicates=sets)
+    assert [(f["key"], f["idx"], f.get("disabled", False)) for f in data["filters"]] == [
+        ("dup", [0, 1], False), ("leak", [], True)]
     with pytest.raises(ValueError, match="lacks 1 of the map's ids"):
         explorer_data(manifest, {"m": io.Array(X, ids)}, clusterings={"km": cl.iloc[1:]})
 

@@ -212,6 +212,9 @@ def explorer_data(
             leak = dup[dup["crosses_split"].astype(bool)]
             filters.append({"key": "leak", "name": f"split-leaking sets ({int(leak['set'].nunique())})",
                             "idx": sorted(pos.index.get_indexer(leak["id"]).tolist())})
+        else:  # listed, so the reader learns why it is unavailable
+            filters.append({"key": "leak", "name": "split-leaking sets (no split column configured)",
+                            "idx": [], "disabled": True})
 
     nb = None
     if neighbors is not None:

@@ -507,7 +507,7 @@ Object.keys(groups).forEach(function (g) {
   cs.forEach(function (c) { option(og, c.name, c.name); });
 });
 option(filSel, "all", "all points");
-D.filters.forEach(function (f) { option(filSel, f.key, f.name); });
+D.filters.forEach(function (f) { option(filSel, f.key, f.name); if (f.disabled) filSel.lastChild.disabled = true; });
 mapSel.value = S.map; if (S.color) colSel.value = S.color;
 mapSel.onchange = function () { setMap(mapSel.value); };
 colSel.onchange = function () { setColor(colSel.value); };
