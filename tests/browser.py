@@ -13,9 +13,9 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 
-#: WebGL in a headless browser without a GPU: ANGLE on SwiftShader (software).
-CHROMIUM_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox",
-                 "--allow-file-access-from-files"]
+#: WebGL in a headless browser without a GPU: ANGLE on SwiftShader (software). No flag
+#: loosens file:// rules: a page must work as it would in a user's browser.
+CHROMIUM_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox"]
 
 
 def find_chromium() -> str | None:
