@@ -8,9 +8,9 @@ from __future__ import annotations
 from .._lazy import attach
 
 _LAZY = {
-    "Thumbnails": "._thumbs",
+    "Thumbnails": "._sheets",
     "make_thumbnails": "._thumbs",
-    "read_thumbnails": "._thumbs",
+    "read_thumbnails": "._sheets",
     "render_tile": "._thumbs",
     "build_explorer": "._build",
     "explorer_data": "._build",

@@ -22,7 +22,7 @@ from .. import io
 from ._files import atomic_dir
 from ._page import render_page
 from ._palette import NOISE, categorical_palette, score_ramp
-from ._thumbs import Thumbnails, read_thumbnails
+from ._sheets import Thumbnails, read_thumbnails
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,6 +26,7 @@ from tqdm.auto import tqdm
 from .. import io
 from ..datasets import load_image
 from ._files import atomic_dir
+from ._sheets import INDEX, Thumbnails, read_thumbnails
 
 log = logging.getLogger(__name__)
 
@@ -38,48 +36,6 @@ ROWS = 16
 QUALITY = 85
 #: Tiles of unreadable images: mid grey, so they stand out from the black letterbox.
 FAILED_GREY = 128
-INDEX = "index.parquet"
-
-
-@dataclass
-class Thumbnails:
-    """A thumbnail folder read back: where each id's tile is."""
-
-    root: Path
-    index: pd.DataFrame  # id, sheet, x, y, ok
-    tile: int
-    cols: int
-    rows: int
-    _cache: dict = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def sheets(self) -> list[str]:
-        return list(dict.fromkeys(self.index["sheet"]))
-
-    def locate(self, ids: Sequence[str]) -> pd.DataFrame:
-        """Rows of ``index`` for ``ids`` in their order (NaN where an id has no tile)."""
-        rows = pd.Index(self.index["id"].to_numpy(dtype=object), dtype=object).get_indexer(
-            pd.Index(np.asarray(ids).astype(str), dtype=object))
-        out = self.index.reindex(rows).reset_index(drop=True)  # row -1 -> NaN
-        out["id"] = np.asarray(ids).astype(str)
-        return out
-
-    def image(self, id_: str) -> Image.Image:
-        """One thumbnail as a PIL image (``tile`` x ``tile`` RGB); sheets are decoded once."""
-        row = self.index.loc[self.index["id"] == str(id_)]
-        if row.empty:
-            raise KeyError(f"no thumbnail for id {id_!r}")
-        r = row.iloc[0]
-        x, y = int(r["x"]), int(r["y"])
-        return self._sheet(r["sheet"]).crop((x, y, x + self.tile, y + self.tile))
-
-    def _sheet(self, name: str) -> Image.Image:
-        if name not in self._cache:
-            if len(self._cache) >= 8:
-                self._cache.pop(next(iter(self._cache)))
-            with Image.open(self.root / name) as sheet:
-                self._cache[name] = sheet.convert("RGB")
-        return self._cache[name]
 
 
 def render_tile(path: str, tile: int = TILE, decode: dict | None = None) -> tuple[np.ndarray, str | None]:
@@ -160,12 +116,3 @@ def make_thumbnails(
     log.info("thumbnails: %d images in %d sheet(s) of %dx%d tiles of %d px",
              len(ids), -(-len(ids) // per_sheet), cols, rows, tile)
     return read_thumbnails(out_dir)
-
-
-def read_thumbnails(path: str | os.PathLike) -> Thumbnails:
-    """Read a thumbnail folder written by :func:`make_thumbnails`."""
-    root = Path(path)
-    index = io.read_table(root / INDEX)
-    params = io.read_table_params(root / INDEX)
-    index["id"] = index["id"].astype(str)
-    return Thumbnails(root, index, int(params["tile"]), int(params["cols"]), int(params["rows"]))
