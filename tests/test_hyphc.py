@@ -350,7 +350,7 @@ def test_learned_hyphc_semi_supervised():
     assert LearnedHyperbolicHC.uses_labels is True
     m = LearnedHyperbolicHC(  # our variant: HypHC on the learned similarity
         n_clusters=2, label_fraction=0.5, mlp_epochs=150, margin=1.0, standardize=True, embedding="hyphc",
-        n_layers=2, loss_on="labelled", spread=0.5, mlp_val_fraction=0.0, random_state=0, **FAST,
+        n_layers=2, loss_on="labelled", spread=1.0, mlp_val_fraction=0.0, random_state=0, **FAST,
     ).fit(X, y_obj)
     known = np.array([v is not None and v == v for v in y_obj])
     assert m.label_mask_.sum() <= known.sum() and not m.label_mask_[~known].any()
