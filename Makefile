@@ -21,9 +21,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
 	@echo
-	@echo "Report:  results/report.html"
-	@echo "Figures: results/<dataset>/efficientnet_lite0/image/figures/"
-	@echo "Tables:  results/<dataset>/efficientnet_lite0/image/{metrics.tsv,cluster,outliers,reduce}/"
+	@echo "Report:    results/report.html   (open it in a browser: xdg-open results/report.html)"
+	@echo "Explorer:  results/<dataset>/efficientnet_lite0/image/explorer/index.html"
+	@echo "           (interactive map of the images; opens from disk, no server, no internet)"
+	@echo "Encoders:  results/<dataset>/encoders.tsv and encoders.png (which embedding fits)"
+	@echo "Tables:    results/<dataset>/efficientnet_lite0/image/{metrics.tsv,cluster,outliers,reduce}/"
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)

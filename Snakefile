@@ -24,6 +24,7 @@ include: "rules/cluster.smk"
 include: "rules/outliers.smk"
 include: "rules/evaluate.smk"
 include: "rules/plot.smk"
+include: "rules/explore.smk"
 include: "rules/report.smk"
 
 

@@ -31,6 +31,10 @@ def has_texts(dataset, encoder):
     return has_text_tower(encoder) and config["datasets"][dataset]["reader"] == "slake"
 
 
+# Encoders analysed in full (the others only enter the encoder comparison).
+ANALYSED = [e for e in ENCODERS if ENCODERS[e].get("analysis", "full") == "full"]
+
+
 # Feature sets per dataset and encoder: text-based sets only where texts can be embedded.
 FEATURES_OF = {
     (ds, enc): [f for f in FEATURES if f == "image" or has_texts(ds, enc)]
@@ -346,6 +350,8 @@ def analysis_outputs(wildcards=None):
                 out += expand(
                     rules.zero_shot.output.accuracy, dataset=dataset, encoder=encoder
                 )
+            if encoder not in ANALYSED:
+                continue  # compare_encoders pulls in its probes
             for features in FEATURES_OF[(dataset, encoder)]:
                 kw = dict(dataset=dataset, encoder=encoder, features=features)
                 out += expand(rules.gather_metrics.output.table, **kw)
@@ -356,6 +362,7 @@ def analysis_outputs(wildcards=None):
                 )
                 out += expand(rules.plot_tree.output.png, **kw, method=TREES)
                 out += expand(rules.find_duplicates.output.summary, **kw)
+                out += expand(rules.make_explorer.output.explorer, **kw)
                 if OUTLIERS:
                     out += expand(rules.plot_outliers.output.png, **kw)
                     out += expand(rules.outlier_consensus.output.top, **kw)

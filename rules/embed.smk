@@ -42,7 +42,8 @@ rule embed_images:
         mem_mb=scaled_mem(2000, 3),
         runtime=30,
     params:
-        code=code("embed_images.py"),
+        encoder=encoder_params,
+        code=code("embed_images.py", "encoders", encoder_name),
     script:
         "../scripts/embed_images.py"
 

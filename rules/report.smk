@@ -13,9 +13,9 @@ rule make_report:
     params:
         code=code("make_report.py"),
         datasets=DATASETS,
-        encoders=list(ENCODERS),
+        encoders=ANALYSED,
         features={
-            ds: {enc: FEATURES_OF[(ds, enc)] for enc in ENCODERS} for ds in DATASETS
+            ds: {enc: FEATURES_OF[(ds, enc)] for enc in ANALYSED} for ds in DATASETS
         },
         methods={"reduce": REDUCE, "cluster": CLUSTER, "outliers": OUTLIERS},
     script:

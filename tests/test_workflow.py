@@ -160,7 +160,11 @@ def _expected_after_cluster_change(*methods: str) -> set[tuple[str, str]]:
     out = {("make_report", "results/report.html"), ("all", "")}
     for ds in CONFIG["datasets"]:
         b = f"results/{ds}/{ENC}/image"
-        out |= {("gather_metrics", f"{b}/metrics.tsv"), ("plot_clusters", f"{b}/figures/clusters.png")}
+        out |= {
+            ("gather_metrics", f"{b}/metrics.tsv"),
+            ("plot_clusters", f"{b}/figures/clusters.png"),
+            ("make_explorer", f"{b}/explorer"),
+        }
         for m in methods:
             out |= {
                 ("cluster", f"{b}/cluster/{m}.parquet"),

@@ -70,6 +70,7 @@ def run(tmp_path_factory):
         "cluster": {"kmeans": {"n_clusters": 3}, "hdbscan": {"min_cluster_size": 3}},
         "outliers": {"isolation_forest": {}},
         "plot": {"map": "umap", "color_by": "kmeans"},
+        "stability": {"methods": []},  # covered by the shared demo run
     }
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = {"HF_HOME": str(built["hf_home"]), "HF_HUB_CACHE": str(built["hub"]), "HF_HUB_OFFLINE": "1"}

@@ -85,4 +85,7 @@ def embed_images(
         for batch in tqdm(loader, desc=f"embedding images ({encoder.name})", mininterval=5):
             feats = encoder.encode_images(batch.to(dev, non_blocking=True))
             out.append(feats.float().cpu().numpy())
-    return l2_normalize(np.concatenate(out))
+    X = np.concatenate(out)
+    # An encoder fitted on the whole dataset (pixels + PCA) normalises in finalize(),
+    # once the shards are gathered; its rows stay raw until then.
+    return X.astype(np.float32) if getattr(encoder, "needs_finalize", False) else l2_normalize(X)
