@@ -13,7 +13,11 @@ if TYPE_CHECKING:
 with job_logging(snakemake.log[0]):
     tables = [io.read_table(p) for p in snakemake.input.tables]
     table = pd.concat(tables, ignore_index=True)
-    # Maps and detectors see no labels: they are unsupervised and scored on every image.
+    # A method's rows without a supervision (its stability) take the method's own; maps
+    # and detectors see no labels: unsupervised, scored on every image.
+    if "supervision" in table:
+        own = table.dropna(subset=["supervision"]).groupby("method")["supervision"].first()
+        table["supervision"] = table["supervision"].fillna(table["method"].map(own))
     for col, default in (("supervision", "none"), ("scored_on", "all")):
         table[col] = table[col].fillna(default) if col in table else default
     io.write_table(snakemake.output.table, table)

@@ -25,6 +25,8 @@ CONFIG = {
     "features": ["image"],
     "reduce": {"pca": {}},
     "cluster": {"kmeans": {"n_clusters": 6}},
+    "outliers": {},
+    "plot": {"map": "pca", "color_by": "kmeans"},
 }
 
 

@@ -82,11 +82,11 @@ def run(tmp_path_factory):
         for k, v in old.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     assert proc.returncode == 0, proc.stderr[-5000:]
-    return work, n_qa
+    return work, n_qa, wf, env
 
 
 def test_download_extracts_and_locks_the_dataset(run):
-    work, _ = run
+    work, *_ = run
     root = work / "resources/datasets/slake"
     assert len(list((root / "imgs").iterdir())) == 15
     lock = json.loads((work / "resources/datasets/slake.lock.json").read_text())
@@ -94,7 +94,7 @@ def test_download_extracts_and_locks_the_dataset(run):
 
 
 def test_image_text_and_combined_features(run):
-    work, n_qa = run
+    work, n_qa, *_ = run
     base = work / "results/slake/biomedclip"
     manifest = io.read_table(work / "results/slake/manifest.parquet")
     img = io.read_array(base / "image.npz")
@@ -120,7 +120,7 @@ def test_image_text_and_combined_features(run):
 
 
 def test_zero_shot_scores_and_accuracy(run):
-    work, _ = run
+    work, *_ = run
     base = work / "results/slake/biomedclip"
     scores = io.read_table(base / "zero_shot.parquet")
     assert len(scores) == 15 and "pred:modality" in scores
@@ -128,3 +128,29 @@ def test_zero_shot_scores_and_accuracy(run):
     row = acc[acc["column"] == "modality"].iloc[0]
     assert row["n"] == 15 and 0 <= row["accuracy"] <= 1
     assert "Zero-shot" in (work / "results/report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda e: e.update(batch_size=3),
+        lambda e: e.update(device="cpu"),
+        lambda e: e["params"].update(local_dir="/elsewhere/hf_cache"),
+    ],
+    ids=["batch_size", "device", "local_dir"],
+)
+def test_runtime_keys_of_a_hub_encoder_rerun_nothing(run, change):
+    """Moving the model cache, switching the device or the batch size reruns no job."""
+    work, _, wf, env = run
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    change(cfg["encoder"])
+    (work / "config_runtime.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        proc = snakemake(wf, work, "-n", config="config_runtime.yaml")
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert scheduled_jobs(proc.stdout + proc.stderr) == []
