@@ -16,6 +16,17 @@ _LAZY = {
     "cluster_samples": "._samples",
     "encoder_comparison": "._encoders",
     "tree_figure": "._tree",
+    "finch_levels": "._maps",
+    "metrics_heatmap": "._metrics",
+    "metrics_matrix": "._metrics",
+    "best_mask": "._metrics",
+    "contingency": "._metrics",
+    "contingency_table": "._metrics",
+    "outlier_gallery": "._galleries",
+    "duplicate_gallery": "._galleries",
+    "duplicate_sets": "._galleries",
+    "legend_groups": "._style",
+    "point_style": "._style",
 }
 
 __getattr__, __dir__, __all__ = attach(__name__, _LAZY)

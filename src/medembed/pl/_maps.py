@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import Array
-from ._style import grid, plt, save, scatter_categories
+from ._style import grid, plt, point_style, save, scatter_categories
 
 _PRETTY = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP", "hnne": "h-NNE"}
 
@@ -78,8 +78,11 @@ def outliers_on_map(map_: Array, detections: dict[str, pd.DataFrame], *, map_nam
     Y = map_.X
     for ax, (name, table) in zip(axes, detections.items()):
         flag = _aligned(table, map_.ids, "is_outlier").astype(bool)
-        ax.scatter(*Y[~flag, :2].T, c="lightsteelblue", s=14, alpha=0.6, lw=0, label="inliers")
-        ax.scatter(*Y[flag, :2].T, c="crimson", s=30, marker="x", lw=1.2, label="outliers")
+        size, alpha = point_style(len(Y))
+        ax.scatter(*Y[~flag, :2].T, c="lightsteelblue", s=size, alpha=alpha, lw=0, label="inliers",
+                   rasterized=True)
+        ax.scatter(*Y[flag, :2].T, c="crimson", s=max(2 * size, 4), marker="x", lw=0.8 + 0.4 * (size > 5),
+                   label="outliers", rasterized=True)
         ax.set_title(f"{name}: {int(flag.sum())} outliers ({flag.mean():.0%})", fontweight="bold")
         ax.set_xlabel(f"{pretty(map_name)} 1")
         ax.set_ylabel(f"{pretty(map_name)} 2")
@@ -88,4 +91,22 @@ def outliers_on_map(map_: Array, detections: dict[str, pd.DataFrame], *, map_nam
         ax.legend(loc="best", fontsize=8)
     fig.suptitle(f"Outlier detection on the {pretty(map_name)} map", fontsize=14, fontweight="bold")
     fig.tight_layout(rect=(0, 0, 1, 0.97))
+    save(fig, path)
+
+
+def finch_levels(map_: Array, table: pd.DataFrame, *, map_name: str, path) -> None:
+    """FINCH's partitions as small multiples: one panel per ``level_i`` column, finest first,
+    each on the same map (the hierarchy read as successive merges)."""
+    levels = sorted((c for c in table.columns if c.startswith("level_")), key=lambda c: int(c.split("_")[1]))
+    if not levels:
+        raise ValueError("finch_levels: the table has no level_i columns")
+    fig, axes = grid(len(levels), ncols=min(4, len(levels)), size=3.8)
+    for ax, col in zip(axes, levels):
+        labels = _aligned(table, map_.ids, col)
+        k = len(set(labels.tolist()) - {-1})
+        scatter_categories(ax, map_.X, labels, legend=k <= 12)
+        ax.set_title(f"level {col.split('_')[1]}: {k} clusters", fontsize=11, fontweight="bold")
+    fig.suptitle(f"FINCH partitions, finest to coarsest, on the {pretty(map_name)} map ({len(map_.ids)} images)",
+                 fontsize=13, fontweight="bold")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     save(fig, path)
