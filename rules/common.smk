@@ -366,6 +366,8 @@ def analysis_outputs(wildcards=None):
                 if OUTLIERS:
                     out += expand(rules.plot_outliers.output.png, **kw)
                     out += expand(rules.outlier_consensus.output.top, **kw)
+    # the report's figures and tables: the same list make_report reads
+    out += [p for p in report_files(None) if p not in out]
     return out
 
 
@@ -382,3 +384,216 @@ def probe_tables(wildcards):
 
 def final_outputs():
     return [*analysis_outputs(), rules.make_report.output.html]
+
+
+# ---- the report (rules/plot.smk, rules/report.smk) --------------------------------------
+
+
+def finch_labels(wildcards):
+    """FINCH's cluster table (every level) of the job's dataset, encoder and feature set."""
+    return analysis_expand(rules.cluster.output.labels, wildcards, method="finch")[0]
+
+
+def report_layout():
+    """What the report shows, per dataset and per analysed encoder x feature set.
+
+    One structure gives both make_report's inputs (:func:`report_files`) and its
+    ``layout`` param, so a method removed from the config leaves the report with it.
+    """
+    plot_map = config["plot"]["map"]
+    layout = []
+    for ds in DATASETS:
+        d = {
+            "name": ds,
+            "tables": {
+                "encoders": expand(rules.compare_encoders.output.table, dataset=ds)[0]
+            },
+            "figures": {
+                "encoders": expand(rules.compare_encoders.output.png, dataset=ds)[0]
+            },
+            "zero_shot": {
+                enc: expand(rules.zero_shot.output.accuracy, dataset=ds, encoder=enc)[0]
+                for enc in ENCODERS
+                if config.get("zero_shot") and has_text_tower(enc)
+            },
+            "sections": [],
+        }
+        for enc in ANALYSED:
+            for feat in FEATURES_OF[(ds, enc)]:
+                kw = dict(dataset=ds, encoder=enc, features=feat)
+
+                def one(pattern, **extra):
+                    return expand(pattern, **kw, **extra)[0]
+
+                figures = {
+                    "metrics": one(rules.plot_metrics.output.png),
+                    "reductions": one(rules.plot_reductions.output.png),
+                    "clusters": one(rules.plot_clusters.output.png),
+                    "duplicates": one(rules.plot_duplicates.output.png),
+                }
+                tables = {
+                    "metrics": one(rules.table_metrics.output.html),
+                    "duplicates": one(rules.table_duplicates.output.html),
+                }
+                if OUTLIERS:
+                    figures["outliers"] = one(rules.plot_outliers.output.png)
+                    figures["outlier_gallery"] = one(
+                        rules.plot_outlier_gallery.output.png
+                    )
+                    tables["outliers"] = one(rules.table_outliers.output.html)
+                if "finch" in CLUSTER:
+                    figures["finch"] = one(rules.plot_finch.output.png)
+                per_method = {
+                    "contingency": {
+                        m: one(rules.plot_contingency.output.png, method=m)
+                        for m in CLUSTER
+                    },
+                    "samples": {
+                        m: one(rules.plot_cluster_samples.output.png, method=m)
+                        for m in CLUSTER
+                    },
+                    "trees": {
+                        m: one(rules.plot_tree.output.png, method=m) for m in TREES
+                    },
+                }
+                d["sections"].append(
+                    {
+                        "encoder": enc,
+                        "features": feat,
+                        "figures": figures,
+                        "tables": tables,
+                        "per_method": per_method,
+                        "explorer": one(rules.make_explorer.output.explorer),
+                    }
+                )
+        layout.append(d)
+    return layout
+
+
+def _layout_paths(node):
+    if isinstance(node, dict):
+        return [p for k, v in node.items() if k != "name" for p in _layout_paths(v)]
+    if isinstance(node, list):
+        return [p for v in node for p in _layout_paths(v)]
+    return [node] if isinstance(node, str) and "/" in node else []
+
+
+def report_files(wildcards):
+    """make_report's input: every figure, table and explorer of :func:`report_layout`."""
+    return _layout_paths(report_layout())
+
+
+def shard_keys(dataset):
+    """The shard keys of a dataset (plan_shards is a checkpoint)."""
+    plan = checkpoints.plan_shards.get(dataset=dataset).output.plan
+    return [line.split("\t")[0] for line in Path(plan).read_text().splitlines()[1:]]
+
+
+def benchmark_inputs(wildcards):
+    """Named inputs of summarize_run (``bench_<rule>``): the benchmark file of every job the
+    run makes, by stage. Mirrors the DAG: a file listed here that no job makes would pull in
+    a job the run does not need, so each stage is listed only where the run makes it."""
+    out = {}
+
+    def add(stage, **kw):
+        out.setdefault(f"bench_{stage}", []).extend(
+            expand(getattr(rules, stage).benchmark, **kw)
+        )
+
+    pca_methods = set(config["pca"]["methods"])
+    for ds in DATASETS:
+        if "download" in config["datasets"][ds]:
+            add("download_dataset", dataset=ds)
+        for stage in (
+            "make_manifest",
+            "plan_shards",
+            "make_thumbnails",
+            "compare_encoders",
+        ):
+            add(stage, dataset=ds)
+        keys = shard_keys(ds)
+        for enc in ENCODERS:
+            feats = FEATURES_OF[(ds, enc)]
+            e = dict(dataset=ds, encoder=enc)
+            add("embed_shard", **e, shard=keys)
+            add("embed_images", **e)
+            if set(feats) - {"image"} or (
+                config.get("zero_shot") and has_texts(ds, enc)
+            ):
+                add("embed_texts", **e)
+            if "image_text" in feats:
+                add("combine_features", **e)
+            if config.get("zero_shot") and has_text_tower(enc):
+                add("zero_shot", **e)
+            for feat in feats:
+                kw = dict(**e, features=feat)
+                add("build_knn", **kw)
+                add("probe_embedding", **kw)
+                if enc not in ANALYSED:
+                    plot_map = config["plot"]["map"]
+                    add("reduce", **kw, method=plot_map)
+                    add("evaluate_reduction", **kw, method=plot_map)
+                    if plot_map in pca_methods:
+                        add("compute_pca", **kw)
+                    continue
+                if pca_methods & set(REDUCE + CLUSTER + OUTLIERS):
+                    add("compute_pca", **kw)
+                for stage, methods in (
+                    ("reduce", REDUCE),
+                    ("evaluate_reduction", REDUCE),
+                    ("cluster", CLUSTER),
+                    ("evaluate_clustering", CLUSTER),
+                    ("cluster_stability", STABLE),
+                    ("detect_outliers", OUTLIERS),
+                    ("evaluate_outliers", OUTLIERS),
+                    ("plot_cluster_samples", CLUSTER),
+                    ("plot_contingency", CLUSTER),
+                    ("plot_tree", TREES),
+                ):
+                    add(stage, **kw, method=methods)
+                made = [
+                    "gather_metrics",
+                    "find_duplicates",
+                    "make_explorer",
+                    "plot_clusters",
+                    "plot_reductions",
+                    "plot_metrics",
+                    "plot_duplicates",
+                    "table_metrics",
+                    "table_duplicates",
+                ]
+                if OUTLIERS:
+                    made += [
+                        "outlier_consensus",
+                        "plot_outliers",
+                        "plot_outlier_gallery",
+                        "table_outliers",
+                    ]
+                if "finch" in CLUSTER:
+                    made.append("plot_finch")
+                for stage in made:
+                    add(stage, **kw)
+    return out
+
+
+def encoder_feature_files():
+    """{dataset: {encoder: image features}}: summarize_run reads each encoder's dimension."""
+    return {
+        ds: {
+            enc: expand(rules.embed_images.output.emb, dataset=ds, encoder=enc)[0]
+            for enc in ENCODERS
+        }
+        for ds in DATASETS
+    }
+
+
+def caption_texts():
+    """{kind: text} of every report/<kind>.rst: the captions make_report renders (as a
+    param, so editing a caption rewrites the report)."""
+    folder = Path(workflow.basedir) / "report"
+    return {p.stem: p.read_text() for p in sorted(folder.glob("*.rst"))}
+
+
+def thumbnails_dir(wildcards):
+    """The dataset's shared thumbnails (rules/explore.smk is included after the plots)."""
+    return rules.make_thumbnails.output.thumbnails.format(dataset=wildcards.dataset)

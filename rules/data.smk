@@ -3,6 +3,8 @@ rule download_dataset:
         dataset=directory("resources/datasets/{dataset}"),
     log:
         "logs/{dataset}/download_dataset.log",
+    benchmark:
+        "logs/benchmarks/{dataset}/download_dataset.tsv"
     localrule: True
     conda:
         "../envs/medembed.yaml"

@@ -84,6 +84,8 @@ rule combine_features:
         features="results/{dataset}/{encoder}/image_text.npz",
     log:
         "logs/{dataset}/{encoder}/combine_features.log",
+    benchmark:
+        "logs/benchmarks/{dataset}/{encoder}/combine_features.tsv"
     conda:
         "../envs/medembed.yaml"
     threads: 1
@@ -111,6 +113,8 @@ rule zero_shot:
         ),
     log:
         "logs/{dataset}/{encoder}/zero_shot.log",
+    benchmark:
+        "logs/benchmarks/{dataset}/{encoder}/zero_shot.tsv"
     conda:
         "../envs/medembed.yaml"
     threads: 2

@@ -7,6 +7,8 @@ rule evaluate_clustering:
         metrics=f"{ANALYSIS}/metrics/cluster/{{method}}.tsv",
     log:
         f"{LOGS}/metrics/cluster/{{method}}.log",
+    benchmark:
+        f"{BENCH}/metrics/cluster/{{method}}.tsv"
     wildcard_constraints:
         method="|".join(CLUSTER),
     group:
@@ -31,6 +33,8 @@ rule evaluate_reduction:
         metrics=f"{ANALYSIS}/metrics/reduce/{{method}}.tsv",
     log:
         f"{LOGS}/metrics/reduce/{{method}}.log",
+    benchmark:
+        f"{BENCH}/metrics/reduce/{{method}}.tsv"
     wildcard_constraints:
         method="|".join(REDUCE),
     group:
@@ -55,6 +59,8 @@ rule evaluate_outliers:
         metrics=f"{ANALYSIS}/metrics/outliers/{{method}}.tsv",
     log:
         f"{LOGS}/metrics/outliers/{{method}}.log",
+    benchmark:
+        f"{BENCH}/metrics/outliers/{{method}}.tsv"
     wildcard_constraints:
         method="|".join(OUTLIERS) if OUTLIERS else "^$",
     group:
@@ -114,6 +120,8 @@ rule gather_metrics:
         ),
     log:
         f"{LOGS}/gather_metrics.log",
+    benchmark:
+        f"{BENCH}/gather_metrics.tsv"
     localrule: True
     conda:
         "../envs/medembed.yaml"
@@ -171,6 +179,8 @@ rule compare_encoders:
         ),
     log:
         "logs/{dataset}/compare_encoders.log",
+    benchmark:
+        "logs/benchmarks/{dataset}/compare_encoders.tsv"
     localrule: True
     conda:
         "../envs/medembed.yaml"

@@ -42,6 +42,8 @@ rule outlier_consensus:
         ),
     log:
         f"{LOGS}/outlier_consensus.log",
+    benchmark:
+        f"{BENCH}/outlier_consensus.tsv"
     group:
         "post-{dataset}-{encoder}-{features}"
     conda:
@@ -67,6 +69,8 @@ rule find_duplicates:
         summary=f"{ANALYSIS}/duplicates/summary.json",
     log:
         f"{LOGS}/find_duplicates.log",
+    benchmark:
+        f"{BENCH}/find_duplicates.tsv"
     group:
         "post-{dataset}-{encoder}-{features}"
     conda:

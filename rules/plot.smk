@@ -1,3 +1,7 @@
+# Figures: package functions (medembed.pl) behind thin scripts, each a report() output with
+# its caption in report/<kind>.rst (the report's one caption source).
+
+
 rule plot_clusters:
     input:
         map=map_file,
@@ -8,10 +12,17 @@ rule plot_clusters:
             caption="../report/clusters.rst",
             category="Clusters",
             subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "features": "{features}", "figure": "map"},
+            labels={
+                "dataset": "{dataset}",
+                "encoder": "{encoder}",
+                "features": "{features}",
+                "figure": "clusterings on the map",
+            },
         ),
     log:
         f"{LOGS}/plot_clusters.log",
+    benchmark:
+        f"{BENCH}/plot_clusters.tsv"
     group:
         "post-{dataset}-{encoder}-{features}"
     conda:
@@ -39,12 +50,15 @@ rule plot_cluster_samples:
             subcategory="{dataset}",
             labels={
                 "dataset": "{dataset}",
+                "encoder": "{encoder}",
                 "features": "{features}",
                 "figure": "samples {method}",
             },
         ),
     log:
         f"{LOGS}/plot_cluster_samples/{{method}}.log",
+    benchmark:
+        f"{BENCH}/plot_cluster_samples/{{method}}.tsv"
     wildcard_constraints:
         method="|".join(CLUSTER),
     group:
@@ -63,6 +77,43 @@ rule plot_cluster_samples:
         "../scripts/plot_cluster_samples.py"
 
 
+rule plot_contingency:
+    input:
+        labels=rules.cluster.output.labels,
+        manifest=rules.make_manifest.output.manifest,
+    output:
+        png=report(
+            f"{ANALYSIS}/figures/contingency/{{method}}.png",
+            caption="../report/contingency.rst",
+            category="Clusters",
+            subcategory="{dataset}",
+            labels={
+                "dataset": "{dataset}",
+                "encoder": "{encoder}",
+                "features": "{features}",
+                "figure": "contingency {method}",
+            },
+        ),
+    log:
+        f"{LOGS}/plot_contingency/{{method}}.log",
+    benchmark:
+        f"{BENCH}/plot_contingency/{{method}}.tsv"
+    wildcard_constraints:
+        method="|".join(CLUSTER),
+    group:
+        "post-{dataset}-{encoder}-{features}"
+    conda:
+        "../envs/medembed.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        code=code("plot_contingency.py"),
+    script:
+        "../scripts/plot_contingency.py"
+
+
 rule plot_reductions:
     input:
         maps=all_reductions,
@@ -74,10 +125,17 @@ rule plot_reductions:
             caption="../report/reductions.rst",
             category="Maps",
             subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "features": "{features}"},
+            labels={
+                "dataset": "{dataset}",
+                "encoder": "{encoder}",
+                "features": "{features}",
+                "figure": "maps by labels",
+            },
         ),
     log:
         f"{LOGS}/plot_reductions.log",
+    benchmark:
+        f"{BENCH}/plot_reductions.tsv"
     group:
         "post-{dataset}-{encoder}-{features}"
     conda:
@@ -103,10 +161,17 @@ rule plot_outliers:
             caption="../report/outliers.rst",
             category="Outliers",
             subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "features": "{features}"},
+            labels={
+                "dataset": "{dataset}",
+                "encoder": "{encoder}",
+                "features": "{features}",
+                "figure": "detectors on the map",
+            },
         ),
     log:
         f"{LOGS}/plot_outliers.log",
+    benchmark:
+        f"{BENCH}/plot_outliers.tsv"
     group:
         "post-{dataset}-{encoder}-{features}"
     conda:
@@ -122,6 +187,151 @@ rule plot_outliers:
         "../scripts/plot_outliers.py"
 
 
+rule plot_outlier_gallery:
+    input:
+        top=rules.outlier_consensus.output.top,
+        scores=all_outliers,
+        thumbnails=thumbnails_dir,
+        manifest=rules.make_manifest.output.manifest,
+    output:
+        png=report(
+            f"{ANALYSIS}/figures/outlier_gallery.png",
+            caption="../report/outlier_gallery.rst",
+            category="Outliers",
+            subcategory="{dataset}",
+            labels={
+                "dataset": "{dataset}",
+                "encoder": "{encoder}",
+                "features": "{features}",
+                "figure": "outlier gallery",
+            },
+        ),
+    log:
+        f"{LOGS}/plot_outlier_gallery.log",
+    benchmark:
+        f"{BENCH}/plot_outlier_gallery.tsv"
+    group:
+        "post-{dataset}-{encoder}-{features}"
+    conda:
+        "../envs/medembed.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        code=code("plot_outlier_gallery.py"),
+        n=config["consensus"]["top_n"],
+    script:
+        "../scripts/plot_outlier_gallery.py"
+
+
+rule plot_duplicates:
+    input:
+        sets=rules.find_duplicates.output.sets,
+        summary=rules.find_duplicates.output.summary,
+        thumbnails=thumbnails_dir,
+    output:
+        png=report(
+            f"{ANALYSIS}/figures/duplicates.png",
+            caption="../report/duplicates.rst",
+            category="Duplicates",
+            subcategory="{dataset}",
+            labels={
+                "dataset": "{dataset}",
+                "encoder": "{encoder}",
+                "features": "{features}",
+                "figure": "near-duplicate sets",
+            },
+        ),
+    log:
+        f"{LOGS}/plot_duplicates.log",
+    benchmark:
+        f"{BENCH}/plot_duplicates.tsv"
+    group:
+        "post-{dataset}-{encoder}-{features}"
+    conda:
+        "../envs/medembed.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        code=code("plot_duplicates.py"),
+        max_sets=20,
+    script:
+        "../scripts/plot_duplicates.py"
+
+
+rule plot_metrics:
+    input:
+        metrics=rules.gather_metrics.output.table,
+    output:
+        png=report(
+            f"{ANALYSIS}/figures/metrics.png",
+            caption="../report/metrics_heatmap.rst",
+            category="Metrics",
+            subcategory="{dataset}",
+            labels={
+                "dataset": "{dataset}",
+                "encoder": "{encoder}",
+                "features": "{features}",
+                "figure": "metrics heatmap",
+            },
+        ),
+    log:
+        f"{LOGS}/plot_metrics.log",
+    benchmark:
+        f"{BENCH}/plot_metrics.tsv"
+    group:
+        "post-{dataset}-{encoder}-{features}"
+    conda:
+        "../envs/medembed.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        code=code("plot_metrics.py"),
+    script:
+        "../scripts/plot_metrics.py"
+
+
+rule plot_finch:
+    input:
+        map=map_file,
+        labels=finch_labels,
+    output:
+        png=report(
+            f"{ANALYSIS}/figures/finch.png",
+            caption="../report/finch.rst",
+            category="Hierarchy",
+            subcategory="{dataset}",
+            labels={
+                "dataset": "{dataset}",
+                "encoder": "{encoder}",
+                "features": "{features}",
+                "figure": "FINCH partitions",
+            },
+        ),
+    log:
+        f"{LOGS}/plot_finch.log",
+    benchmark:
+        f"{BENCH}/plot_finch.tsv"
+    group:
+        "post-{dataset}-{encoder}-{features}"
+    conda:
+        "../envs/medembed.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        code=code("plot_finch.py"),
+        map_name=config["plot"]["map"],
+    script:
+        "../scripts/plot_finch.py"
+
+
 rule plot_tree:
     input:
         labels=rules.cluster.output.labels,
@@ -131,16 +341,19 @@ rule plot_tree:
         png=report(
             f"{ANALYSIS}/figures/tree/{{method}}.png",
             caption="../report/tree.rst",
-            category="Clusters",
+            category="Hierarchy",
             subcategory="{dataset}",
             labels={
                 "dataset": "{dataset}",
+                "encoder": "{encoder}",
                 "features": "{features}",
                 "figure": "tree {method}",
             },
         ),
     log:
         f"{LOGS}/plot_tree/{{method}}.log",
+    benchmark:
+        f"{BENCH}/plot_tree/{{method}}.tsv"
     wildcard_constraints:
         method="|".join(TREES) if TREES else "^$",
     group:

@@ -29,6 +29,8 @@ rule compute_pca:
         pca=f"{ANALYSIS}/pca.npz",
     log:
         f"{LOGS}/compute_pca.log",
+    benchmark:
+        f"{BENCH}/compute_pca.tsv"
     group:
         "pp-{dataset}-{encoder}-{features}"
     conda:

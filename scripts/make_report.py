@@ -1,4 +1,4 @@
-"""Rule make_report: one self-contained HTML page to read the results."""
+"""Rule make_report: results/report.html, from the job's inputs only (see report.write_report)."""
 
 from typing import TYPE_CHECKING
 
@@ -11,9 +11,10 @@ if TYPE_CHECKING:
 with job_logging(snakemake.log[0]):
     report.write_report(
         snakemake.output.html,
-        datasets=snakemake.params.datasets,
-        encoders=snakemake.params.encoders,
-        features=snakemake.params.features,
-        methods=snakemake.params.methods,
-        results_dir="results",
+        inputs=list(snakemake.input),
+        summary={"data": snakemake.input.data, "run": snakemake.input.summary},
+        datasets=snakemake.params.layout,
+        captions=snakemake.params.captions,
+        config=snakemake.params.config,
+        inline=snakemake.params.inline,
     )

@@ -1,153 +1,463 @@
-"""A self-contained HTML page summarising a workflow run, for a person to read."""
+"""The HTML report of a workflow run, for a person to read.
+
+Everything here is built from files the caller names (the make_report job's
+``snakemake.input``), never found by globbing. Captions come from ``report/<kind>.rst``,
+the same files ``snakemake --report`` renders, so a caption exists once.
+
+The page is self-contained for the overview (figures re-encoded as JPEG, tables as HTML)
+and links the per-method figures (sample grids, contingency tables, trees) relative to
+the page, so it stays small however many clusterings are configured.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
+import io as _bytes_io
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
+import yaml
 
 from . import io
 
-_CSS = """
-body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+#: Metrics where lower is better (every other column: higher is better).
+LOWER_IS_BETTER = frozenset({"davies_bouldin", "noise_fraction"})
+#: Columns that describe, never win (no highlight).
+NOT_RANKED = frozenset({"n_clusters", "n_scored", "stability_ari_min", "n", "rank", "images"})
+CATEGORIES = ("Data", "Embeddings", "Maps", "Clusters", "Outliers", "Duplicates", "Hierarchy", "Metrics", "Run")
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;color:#222}
 h1{border-bottom:2px solid #345}h2{margin-top:2em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;font-size:13px;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
-th{background:#f3f5f8}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}
-.note{color:#555;font-size:14px}.warn{color:#a40}
+h3{margin-top:1.6em}nav a{margin-right:1em}
+table.m{border-collapse:collapse;font-size:13px;margin:.5em 0}
+table.m td,table.m th{border:1px solid #ddd;padding:3px 8px;text-align:right}
+table.m th{background:#f3f5f8}table.m td:first-child,table.m th:first-child{text-align:left}
+table.m td.best{background:#d8f0d0;font-weight:bold}table.m tr.semi td{background:#fbf6e6}
+table.m tr.semi td.best{background:#e7efc6}
+img{max-width:100%;border:1px solid #eee}.caption{color:#444;font-size:14px;max-width:60em}
+.caption p{margin:.3em 0}.note{color:#555;font-size:14px}.warn{color:#a40}
+details{margin:.6em 0}pre{background:#f6f6f6;padding:.6em;font-size:12px;overflow:auto;max-height:30em}
+ul.links{columns:3;font-size:14px}
 """
 
-_FIGURES = [
-    ("clusters.png", "Clusterings on the 2-D map",
-     "Each panel is one clustering method; grey points are noise. Clusters that stay together across methods are robust structure."),
-    ("reductions.png", "2-D maps compared",
-     "Columns are reduction methods; rows colour the same points by a clustering and by each known label. A good map separates the known labels."),
-    ("outliers.png", "Outlier detection",
-     "Red crosses are images flagged by each detector. Images flagged by several detectors deserve a look (top table below)."),
-]
+
+# ---- captions ------------------------------------------------------------------------
 
 
-def _img(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(path.name)}">'
+def render_caption(text: str, *, strict: bool = False, **context) -> str:
+    """A caption (reStructuredText with Jinja2 ``{{ snakemake.* }}``, as snakemake renders
+    it) as an HTML fragment. ``context`` fills ``snakemake``: wildcards, params, config.
+    ``strict``: invalid reStructuredText raises instead of rendering as best it can."""
+    import jinja2
+    from docutils.core import publish_parts
+
+    ns = SimpleNamespace(
+        wildcards=SimpleNamespace(**context.get("wildcards", {})),
+        params=SimpleNamespace(**context.get("params", {})),
+        config=context.get("config", {}),
+    )
+    rst = jinja2.Template(text).render(snakemake=ns)
+    settings = {"report_level": 5, "halt_level": 2 if strict else 5}
+    body = publish_parts(rst, writer="html", settings_overrides=settings)["body"]
+    return f"<div class='caption'>{body}</div>"
 
 
-def _metrics_html(metrics: pd.DataFrame) -> str:
-    metrics = metrics.assign(label=metrics["label"].fillna(""))
-    kind = metrics["kind"] if "kind" in metrics else pd.Series("cluster", index=metrics.index)
+# ---- tables --------------------------------------------------------------------------
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else ""
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.0f}" if abs(v) >= 1000 or float(v).is_integer() and abs(v) >= 10 else f"{v:.3f}"
+    return html.escape(str(v))
+
+
+def best_cells(df: pd.DataFrame, *, rows: Sequence[bool] | None = None, skip=NOT_RANKED,
+               lower=LOWER_IS_BETTER) -> np.ndarray:
+    """True at the best numeric cell of each column among ``rows`` (default all): the
+    highest, or the lowest for ``lower`` columns (base name before any ``label ``)."""
+    best = np.zeros(df.shape, bool)
+    rows = np.ones(len(df), bool) if rows is None else np.asarray(rows, bool)
+    for j, col in enumerate(df.columns):
+        base = str(col).split(" ")[-1]
+        if base in skip or col in skip or not pd.api.types.is_numeric_dtype(df[col]):
+            continue
+        v = df[col].to_numpy(dtype=float).copy()
+        v[~rows] = np.nan
+        if not np.isfinite(v).any():
+            continue
+        target = np.nanmin(v) if base in lower else np.nanmax(v)
+        best[:, j] = np.isclose(v, target)
+    return best
+
+
+def table_html(df: pd.DataFrame, *, index: bool = True, best: np.ndarray | None = None,
+               row_class: Sequence[str] | None = None) -> str:
+    """One clean HTML table: a single header row, no pivot artefacts, best cells marked."""
+    cols = ([df.index.name or ""] if index else []) + [str(c) for c in df.columns]
+    out = ["<table class='m'><thead><tr>", *(f"<th>{html.escape(c)}</th>" for c in cols), "</tr></thead><tbody>"]
+    for i, (key, row) in enumerate(df.iterrows()):
+        cls = f" class='{row_class[i]}'" if row_class is not None and row_class[i] else ""
+        cells = [f"<td>{html.escape(str(key))}</td>"] if index else []
+        for j, v in enumerate(row.tolist()):
+            mark = " class='best'" if best is not None and best[i, j] else ""
+            count = str(df.columns[j]) in NOT_RANKED or str(df.columns[j]).startswith("n_")
+            if count and isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v).is_integer():
+                v = int(v)  # a count, not a score
+            cells.append(f"<td{mark}>{_fmt(v)}</td>")
+        out.append(f"<tr{cls}>{''.join(cells)}</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _wide(m: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """Methods x metrics from tidy rows (first value of each pair), in the rows' order."""
+    methods = list(dict.fromkeys(m["method"]))
+    names = list(dict.fromkeys(m["metric"])) if metrics is None else [x for x in metrics if x in set(m["metric"])]
+    cols = {k: m[m["metric"] == k].groupby("method", sort=False)["value"].first().reindex(methods) for k in names}
+    out = pd.DataFrame(cols, index=pd.Index(methods, name="method"))
+    return out
+
+
+def metrics_tables(metrics: pd.DataFrame) -> str:
+    """The tidy metrics table (kind, method, label, metric, value, supervision) as clean
+    tables: the partitions, agreement with each label, the maps, the detectors. Methods that
+    saw labels (``supervision`` not ``none``) are rows apart, scored on held-out images,
+    and never take the best mark from an unsupervised method."""
+    m = metrics.assign(label=metrics["label"].fillna("").astype(str),
+                       kind=metrics["kind"] if "kind" in metrics else "cluster")
+    sup = m.get("supervision", pd.Series("none", index=m.index)).fillna("none").astype(str)
+    semi = set(m.loc[sup != "none", "method"])
     parts = []
-    red = metrics[kind == "reduce"]
-    if len(red):
-        parts.append("<h4>2-D maps: neighbourhoods kept</h4>")
-        parts.append(red.pivot_table(index="method", columns="metric", values="value").to_html(float_format=lambda v: f"{v:.3f}"))
-    metrics = metrics[kind == "cluster"]
-    counts = metrics[metrics["label"] == ""].pivot_table(index="method", columns="metric", values="value")
-    parts += ["<h4>Clusterings</h4>", counts.to_html(float_format=lambda v: f"{v:.3g}")]
-    ext = metrics[metrics["label"] != ""]
-    for label, sub in ext.groupby("label"):
-        tab = sub.pivot_table(index="method", columns="metric", values="value")
-        parts.append(f"<h4>agreement with <code>{html.escape(str(label))}</code></h4>")
-        parts.append(tab.to_html(float_format=lambda v: f"{v:.3f}"))
+    clu = m[m["kind"] == "cluster"]
+
+    def _cluster_table(sub: pd.DataFrame, title: str, order=None) -> None:
+        if sub.empty:
+            return
+        wide = _wide(sub, order)
+        is_semi = [x in semi for x in wide.index]
+        wide = pd.concat([wide[[not s for s in is_semi]], wide[is_semi]])
+        is_semi = sorted(is_semi)
+        best = best_cells(wide, rows=[not s for s in is_semi])
+        parts.append(f"<h4>{title}</h4>")
+        parts.append(table_html(wide, best=best, row_class=["semi" if s else "" for s in is_semi]))
+
+    _cluster_table(clu[clu["label"] == ""], "Clusterings: the partitions (label-free)",
+                   ["n_clusters", "noise_fraction", "silhouette_cosine", "davies_bouldin", "stability_ari",
+                    "stability_ari_min"])
+    for label in sorted(set(clu["label"]) - {""}):
+        _cluster_table(clu[clu["label"] == label], f"Clusterings: agreement with <code>{html.escape(label)}</code>",
+                       ["ari", "ami", "nmi", "purity", "homogeneity", "completeness", "n_scored"])
+    if semi:
+        parts.append("<p class='note'>Shaded rows: semi-supervised methods ("
+                     + ", ".join(sorted(semi)) + "), scored on the images whose labels they did not see; "
+                     "the best marks compare the unsupervised methods only.</p>")
+    for kind, title in (("reduce", "2-D maps: neighbourhoods kept"), ("outliers", "Outlier detectors vs known anomalies")):
+        sub = m[m["kind"] == kind]
+        for label in sorted(set(sub["label"])):
+            wide = _wide(sub[sub["label"] == label])
+            head = title + (f" (<code>{html.escape(label)}</code>)" if label else "")
+            parts += [f"<h4>{head}</h4>", table_html(wide, best=best_cells(wide))]
     return "\n".join(parts)
 
 
-def _outlier_html(base: Path, manifest: pd.DataFrame) -> str:
-    top = base / "outliers_top.tsv"
-    if not top.exists():
-        return "<p class='note'>No outlier detectors configured.</p>"
-    table = io.read_table(top)
-    # The consensus columns a reader needs, then the image's own manifest columns.
-    shown = ["rank", "id", "score", "n_flagged"] + [
-        c for c in manifest.columns if c not in {"id", "sha256", "width", "height"}
-    ]
-    return table[[c for c in shown if c in table]].to_html(index=False, float_format=lambda v: f"{v:.3f}")
+def outliers_table(top: pd.DataFrame, *, label_columns=()) -> str:
+    """The consensus top table: rank, id, score, detectors flagging, each detector's scaled
+    rank, the labels; the highest score per detector column marked."""
+    shown = ["rank", "id", "score", "n_flagged"]
+    detectors = [c for c in top.columns if c not in {*shown, "is_outlier", "path", "width", "height", *label_columns}]
+    cols = [c for c in [*shown, *detectors, *label_columns] if c in top]
+    df = top[cols].set_index("rank")
+    best = best_cells(df, skip=NOT_RANKED | {"id", *label_columns})
+    return table_html(df, best=best)
 
 
-def _duplicates_html(base: Path) -> str:
-    f = base / "duplicates" / "summary.json"
-    if not f.exists():
-        return ""
-    s = io.read_json(f)
-    text = (
-        f"{s['n_pairs']} near-duplicate pairs (cosine &ge; {s['threshold']}) in {s['n_sets']} sets, "
-        f"{s['n_redundant']} redundant images."
-    )
-    if s.get("n_cross_split_sets") is not None:
-        cls = "warn" if s["n_cross_split_sets"] else "note"
-        text += f" <span class='{cls}'>{s['n_cross_split_sets']} sets cross the split (possible train/test leakage).</span>"
-    return f"<h4>Near-duplicates</h4><p>{text}</p>"
+def duplicates_table(summary: Mapping, sets: pd.DataFrame) -> str:
+    """The near-duplicate summary line, then one row per set (size, ids, splits)."""
+    text = (f"{summary.get('n_pairs', 0)} near-duplicate pairs (cosine &ge; {summary.get('threshold')}) in "
+            f"{summary.get('n_sets', 0)} sets, {summary.get('n_redundant', 0)} redundant images.")
+    if summary.get("n_cross_split_sets") is not None:
+        cls = "warn" if summary["n_cross_split_sets"] else "note"
+        text += (f" <span class='{cls}'>{summary['n_cross_split_sets']} sets cross the split "
+                 "(possible train/test leakage).</span>")
+    if summary.get("leak_share") is not None:
+        text += f" Leak share: {summary['leak_share']:.3f}."
+    out = [f"<p>{text}</p>"]
+    if len(sets):
+        g = sets.groupby("set", sort=True)
+        df = pd.DataFrame({
+            "images": g["id"].size(),
+            "ids": g["id"].agg(lambda s: ", ".join(map(str, s))),
+        })
+        if "split" in sets:
+            df["splits"] = g["split"].agg(lambda s: ", ".join(sorted(set(map(str, s.dropna())))))
+        if "crosses_split" in sets:
+            df["crosses split"] = g["crosses_split"].any().astype(bool)
+        df.index.name = "set"
+        out.append(table_html(df.head(200)))
+    return "\n".join(out)
+
+
+def table_fragment(body: str, *, title: str) -> str:
+    """A table as a standalone page (for ``snakemake --report``), its body between markers
+    so :func:`write_report` can embed the same HTML."""
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{CSS}</style></head><body>\n<!--fragment-->\n{body}\n<!--/fragment-->\n</body></html>")
+
+
+def read_fragment(path: str | os.PathLike) -> str:
+    text = Path(path).read_text()
+    start, end = text.find("<!--fragment-->"), text.find("<!--/fragment-->")
+    if start < 0 or end < 0:
+        raise ValueError(f"{path}: not a report table fragment")
+    return text[start + len("<!--fragment-->"):end].strip()
+
+
+# ---- the run summary -------------------------------------------------------------------
+
+
+def skip_kind(reason: str) -> str:
+    """The kind of a skip reason: the text before ':' (or before ' (' when there is none)."""
+    reason = str(reason)
+    for sep in (":", " ("):
+        if sep in reason:
+            return reason.split(sep, 1)[0].strip()
+    return reason.strip()
+
+
+def data_summary(datasets: Mapping[str, Mapping], encoders: Mapping[str, Mapping]) -> str:
+    """Per dataset: images, skipped files by kind, label counts; encoders and their dimension.
+
+    ``datasets``: name -> {manifest, skipped} paths; ``encoders``: dataset -> {encoder id:
+    features path}."""
+    out = []
+    for ds, files in datasets.items():
+        manifest = io.read_table(files["manifest"])
+        info = io.read_table_params(files["manifest"])
+        skipped = io.read_table(files["skipped"])
+        out.append(f"<h3>Dataset <code>{html.escape(ds)}</code></h3>")
+        line = (f"<p>{len(manifest)} images read from <code>{html.escape(str(info.get('path', '')))}</code> "
+                f"(reader {html.escape(str(info.get('reader', '')))}). ")
+        if len(skipped):
+            kinds = skipped["reason"].map(skip_kind).value_counts()
+            line += (f"<span class='warn'>{len(skipped)} unreadable file(s) skipped</span>: "
+                     + ", ".join(f"{html.escape(k)} {v}" for k, v in kinds.items()) + ".</p>")
+            out.append(line)
+            out.append(f"<details><summary>skipped files</summary>{table_html(skipped, index=False)}</details>")
+        else:
+            out.append(line + "No file was skipped.</p>")
+        for col in info.get("label_columns", []):
+            counts = manifest[col].fillna("unknown").value_counts()
+            out.append(f"<p>Label <code>{html.escape(col)}</code> ({len(counts)} values): " + ", ".join(
+                f"{html.escape(str(k))} {v}" for k, v in counts.items()) + "</p>")
+        rows = []
+        for enc, path in encoders.get(ds, {}).items():
+            arr = io.read_array(path, mmap=True)
+            rows.append({"encoder": enc, "images": arr.X.shape[0], "dimension": arr.X.shape[1]})
+        if rows:
+            out.append(table_html(pd.DataFrame(rows).set_index("encoder")))
+    return "\n".join(out)
+
+
+def benchmark_summary(benchmarks: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """Per stage (rule): jobs, total and longest wall time, CPU time and peak memory (max RSS),
+    from the ``benchmark:`` files."""
+    rows = []
+    for rule, paths in benchmarks.items():
+        tabs = [pd.read_csv(p, sep="\t") for p in paths]
+        tabs = [t for t in tabs if len(t)]
+        if not tabs:
+            continue
+        t = pd.concat(tabs)
+        rss = pd.to_numeric(t["max_rss"], errors="coerce")
+        rows.append({"stage": rule, "jobs": len(tabs), "total s": float(t["s"].sum()), "longest s": float(t["s"].max()),
+                     "cpu s": float(pd.to_numeric(t["cpu_time"], errors="coerce").sum()),
+                     "peak MB": float(rss.max()) if rss.notna().any() else np.nan})
+    df = pd.DataFrame(rows, columns=["stage", "jobs", "total s", "longest s", "cpu s", "peak MB"])
+    return df.set_index("stage")
+
+
+def run_summary(benchmarks: Mapping[str, Sequence[str]], config: Mapping) -> str:
+    """Time and peak memory of every stage, then the config that produced the run."""
+    bench = benchmark_summary(benchmarks)
+    total = bench["total s"].sum() if len(bench) else 0.0
+    out = [f"<p>{int(bench['jobs'].sum()) if len(bench) else 0} jobs in {len(bench)} stages, "
+           f"{total:.0f} s of wall time summed over jobs (parallel jobs overlap).</p>"]
+    if len(bench):
+        slow = bench.sort_values("total s", ascending=False)
+        best = np.zeros(slow.shape, bool)
+        for j, c in enumerate(slow.columns):
+            if c in ("total s", "peak MB"):
+                best[:, j] = np.isclose(slow[c].to_numpy(float), np.nanmax(slow[c].to_numpy(float)))
+        out.append(table_html(slow, best=best))
+        out.append("<p class='note'>Marked: the stage that took longest and the one that needed the most memory.</p>")
+    out.append("<details><summary>the config of this run</summary><pre>"
+               + html.escape(yaml.safe_dump(plain(config), sort_keys=False)) + "</pre></details>")
+    return "\n".join(out)
+
+
+def plain(obj):
+    """A config as plain dicts and lists (for YAML)."""
+    if isinstance(obj, Mapping):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return obj
+
+
+# ---- figures -------------------------------------------------------------------------
+
+
+def inline_image(path: str | os.PathLike, *, max_width: int = 1400, quality: int = 80) -> str:
+    """A figure as an inline JPEG (``max_width`` px wide at most): a fraction of the PNG."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if im.width > max_width:
+            im = im.resize((max_width, round(im.height * max_width / im.width)), Image.Resampling.LANCZOS)
+        buf = _bytes_io.BytesIO()
+        im.save(buf, "JPEG", quality=quality, optimize=True, progressive=True)
+    data = base64.b64encode(buf.getvalue()).decode()
+    return f'<img src="data:image/jpeg;base64,{data}" alt="{html.escape(Path(path).name)}">'
+
+
+def _link(path, base: Path, text: str) -> str:
+    rel = os.path.relpath(Path(path).resolve(), base.resolve())
+    return f"<a href='{html.escape(Path(rel).as_posix())}'>{html.escape(text)}</a>"
+
+
+# ---- the page ------------------------------------------------------------------------
 
 
 def write_report(
     path: str | os.PathLike,
     *,
-    datasets,
-    encoders,
-    features,
-    methods: dict,
-    results_dir: str | os.PathLike = "results",
+    inputs: Sequence[str],
+    summary: Mapping,
+    datasets: Sequence[Mapping],
+    captions: Mapping[str, str],
+    config: Mapping,
+    inline: Sequence[str] = (),
 ) -> None:
-    root = Path(results_dir)
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>medembed report</title><style>{_CSS}</style></head><body>"]
-    out.append("<h1>medembed report</h1>")
-    out.append(
-        f"<p class='note'>Encoder(s) <b>{html.escape(', '.join(encoders))}</b>. Reductions: {', '.join(methods['reduce'])}. "
-        f"Clusterings: {', '.join(methods['cluster'])}. Outliers: {', '.join(methods['outliers']) or 'none'}.</p>"
-    )
-    for ds in datasets:
-        manifest_path = root / ds / "manifest.parquet"
-        manifest = io.read_table(manifest_path)
-        mparams = io.read_table_params(manifest_path)
-        skipped = io.read_table(root / ds / "skipped.tsv")
-        out.append(f"<h2>Dataset <code>{html.escape(ds)}</code></h2>")
-        out.append(
-            f"<p>{len(manifest)} images read from <code>{html.escape(str(mparams.get('path', '')))}</code> "
-            f"(reader {html.escape(str(mparams.get('reader', '')))})."
-        )
-        if len(skipped):
-            out.append(f" <span class='warn'>{len(skipped)} unreadable file(s) skipped:</span></p>")
-            out.append(skipped.to_html(index=False))
-        else:
-            out.append(" No file was skipped.</p>")
-        for col in mparams.get("label_columns", []):
-            counts = manifest[col].fillna("unknown").value_counts()
-            out.append(f"<p>Label <code>{html.escape(col)}</code>: " + ", ".join(
-                f"{html.escape(str(k))} {v}" for k, v in counts.items()) + "</p>")
-        comparison = root / ds / "encoders.tsv"
-        if comparison.exists():
-            out.append("<h3>Which embedding fits these images?</h3>")
-            out.append(
-                "<p class='note'>One row per encoder and feature set; * marks the best value of each "
-                "column (k-means@k and kNN accuracy against the known labels, silhouette of the labels, "
-                "trustworthiness of the map, embedding throughput).</p>"
-            )
-            out.append(io.read_table(comparison).to_html(index=False, float_format=lambda v: f"{v:.3f}"))
-            fig = root / ds / "encoders.png"
-            if fig.exists():
-                out.append(_img(fig))
-        for encoder in encoders:
-            zs = root / ds / encoder / "zero_shot_accuracy.tsv"
-            if zs.exists():
-                out.append("<h3>Zero-shot labels from text prompts</h3>")
-                out.append(io.read_table(zs).to_html(index=False, float_format=lambda v: f"{v:.3f}"))
-            for feat in features[ds][encoder]:
-                base = root / ds / encoder / feat
-                out.append(f"<h3>{html.escape(ds)} · {html.escape(encoder)} · {html.escape(feat)} features</h3>")
-                metrics_file = base / "metrics.tsv"
-                if metrics_file.exists():
-                    out.append(_metrics_html(io.read_table(metrics_file)))
-                for fname, title, note in _FIGURES:
-                    f = base / "figures" / fname
-                    if f.exists():
-                        out.append(f"<h4>{title}</h4><p class='note'>{note}</p>{_img(f)}")
-                out.append("<h4>Most outlying images (consensus of all detectors)</h4>")
-                out.append(_outlier_html(base, manifest))
-                out.append(_duplicates_html(base))
-                for f in sorted((base / "figures" / "tree").glob("*.png")):
-                    out.append(f"<h4>Hierarchy: {html.escape(f.stem)}</h4>{_img(f)}")
-                for f in sorted((base / "figures" / "samples").glob("*.png")):
-                    out.append(f"<h4>Sample images per cluster: {html.escape(f.stem)}</h4>{_img(f)}")
+    """Write the report page from files named by the caller.
+
+    ``summary``: {data, run} table fragments. ``datasets``: one entry per dataset with
+    ``name``, ``tables`` (kind -> fragment or table path), ``figures`` (kind -> path) and
+    ``sections``, one per encoder x feature set: ``encoder``, ``features``, ``figures``
+    (kind -> path), ``per_method`` (kind -> {method: path}), ``tables`` (kind -> fragment),
+    ``explorer`` (folder). Every path must be in ``inputs`` (the job's input). Per-method
+    figures of the ``inline`` methods are inlined, the others linked.
+    """
+    known = {os.path.normpath(str(p)) for p in inputs}
+
+    def _checked(p):
+        if os.path.normpath(str(p)) not in known:
+            raise ValueError(f"write_report: {p} is not an input of the report")
+        return p
+
+    base = Path(path).parent
+    plot = config.get("plot", {})
+
+    def cap(kind: str, **wildcards) -> str:
+        params = {"map_name": plot.get("map", ""), "color_by": plot.get("color_by", "")}
+        return render_caption(captions[kind], wildcards=wildcards, params=params, config=config)
+
+    def figure(kind, p, title, **wc) -> str:
+        return f"<h4>{html.escape(title)}</h4>{cap(kind, **wc)}{inline_image(_checked(p))}"
+
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>medembed report</title>"
+           f"<style>{CSS}</style></head><body>", "<h1>medembed report</h1>"]
+    out.append("<nav>" + "".join(f"<a href='#ds-{html.escape(d['name'])}'>{html.escape(d['name'])}</a>"
+                                 for d in datasets) + "<a href='#run'>Run</a></nav>")
+    out.append("<h2 id='data'>Data</h2>" + cap("data") + read_fragment(_checked(summary["data"])))
+    for d in datasets:
+        ds = d["name"]
+        out.append(f"<h2 id='ds-{html.escape(ds)}'>Dataset <code>{html.escape(ds)}</code></h2>")
+        if "encoders" in d.get("tables", {}):
+            out.append("<h3>Embeddings: which encoder fits these images?</h3>" + cap("encoders", dataset=ds))
+            out.append(encoders_table(io.read_table(_checked(d["tables"]["encoders"]))))
+        if "encoders" in d.get("figures", {}):
+            out.append(inline_image(_checked(d["figures"]["encoders"])))
+        for enc, p in d.get("zero_shot", {}).items():
+            out.append(f"<h3>Zero-shot labels from text prompts ({html.escape(enc)})</h3>"
+                       + cap("zero_shot", dataset=ds, encoder=enc))
+            out.append(table_html(io.read_table(_checked(p)), index=False))
+        for s in d["sections"]:
+            wc = {"dataset": ds, "encoder": s["encoder"], "features": s["features"]}
+            fig, tab, per = s["figures"], s["tables"], s["per_method"]
+            out.append(f"<h3>{html.escape(ds)} · {html.escape(s['encoder'])} · {html.escape(s['features'])} features</h3>")
+            if s.get("explorer"):
+                out.append("<p>Interactive: " + _link(Path(_checked(s["explorer"])) / "index.html", base,
+                                                      "open the explorer") + " (from disk, no server).</p>")
+            out.append("<h4>Metrics</h4>")
+            if "metrics" in tab:
+                out.append(cap("metrics", **wc) + read_fragment(_checked(tab["metrics"])))
+            if "metrics" in fig:
+                out.append(figure("metrics_heatmap", fig["metrics"], "Metrics heatmap", **wc))
+            for kind, title in (("reductions", "Maps: every map by the clustering and every label"),
+                                ("clusters", "Clusters on the map")):
+                if kind in fig:
+                    out.append(figure(kind, fig[kind], title, **wc))
+            for kind, title in (("contingency", "Clusters x labels"), ("samples", "Sample images per cluster")):
+                if per.get(kind):
+                    out.append(_per_method(kind, title, per[kind], inline, base, _checked, cap, wc))
+            for kind, title in (("outliers", "Outliers: each detector on the map"),
+                                ("outlier_gallery", "Outliers: the consensus top images")):
+                if kind in fig:
+                    out.append(figure(kind, fig[kind], title, **wc))
+            if "outliers" in tab:
+                out.append("<h4>Outliers: the consensus table</h4>" + cap("outliers_top", **wc)
+                           + read_fragment(_checked(tab["outliers"])))
+            if "duplicates" in fig:
+                out.append(figure("duplicates", fig["duplicates"], "Near-duplicates", **wc))
+            if "duplicates" in tab:
+                out.append(read_fragment(_checked(tab["duplicates"])))
+            if "finch" in fig:
+                out.append(figure("finch", fig["finch"], "Hierarchy: FINCH partitions", **wc))
+            if per.get("trees"):
+                out.append(_per_method("tree", "Hierarchy: hyperbolic trees", per["trees"], inline or list(per["trees"])[:1],
+                                       base, _checked, cap, wc))
+    out.append("<h2 id='run'>Run</h2>" + cap("run") + read_fragment(_checked(summary["run"])))
     out.append("</body></html>")
     io.write_text(path, "\n".join(out))
+
+
+def encoders_table(comparison: pd.DataFrame) -> str:
+    """The encoder comparison (tidy: encoder, features, label, metric, value, best) as one
+    row per encoder and feature set, a column per (label) metric, its ``best`` cells marked."""
+    df = comparison.assign(label=comparison["label"].fillna("").astype(str))
+    df = df.assign(row=df["encoder"] + " · " + df["features"],
+                   col=(df["label"] + " " + df["metric"]).str.strip())
+    rows, cols = list(dict.fromkeys(df["row"])), list(dict.fromkeys(df["col"]))
+    value = pd.DataFrame(np.nan, index=pd.Index(rows, name="encoder · features"), columns=cols)
+    best = np.zeros(value.shape, bool)
+    for r in df.itertuples(index=False):
+        i, j = rows.index(r.row), cols.index(r.col)
+        value.iloc[i, j] = r.value
+        best[i, j] = bool(r.best) if "best" in df and pd.notna(r.best) else False
+    if len(rows) < 2:
+        best[:] = False  # nothing to compare with
+    return table_html(value, best=best)
+
+
+def _per_method(kind, title, files: Mapping[str, str], inline, base, checked, cap, wc) -> str:
+    """Figures of one kind per method: the ``inline`` ones shown, every one linked."""
+    out = [f"<h4>{html.escape(title)}</h4>", cap(kind, method="each clustering", **wc)]
+    for method, p in files.items():
+        if method in inline:
+            out.append(f"<p><b>{html.escape(method)}</b></p>{inline_image(checked(p))}")
+    out.append("<ul class='links'>" + "".join(f"<li>{_link(checked(p), base, method)}</li>" for method, p in files.items())
+               + "</ul>")
+    return "\n".join(out)

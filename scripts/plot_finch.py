@@ -1,0 +1,17 @@
+"""Rule plot_finch: FINCH's partitions (every level) as small multiples on one map."""
+
+from typing import TYPE_CHECKING
+
+from medembed import io, pl
+from medembed.workflow import job_logging
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_logging(snakemake.log[0]):
+    pl.finch_levels(
+        io.read_array(snakemake.input.map),
+        io.read_table(snakemake.input.labels),
+        map_name=snakemake.params.map_name,
+        path=snakemake.output.png,
+    )
