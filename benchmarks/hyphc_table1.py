@@ -164,7 +164,7 @@ def main(argv=None):
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     # 20 epochs x 100 clouds = 2,000 steps per recipe (the paper's protocol allows 60; in our run the
-    # best validation epochs were 4-19, and moons, the latest, already beats Table 1), about 1 h on 2 busy cores
+    # best validation epochs were 4-19, and moons, the latest, already beats Table 1); 33 min on 2 busy cores
     n_train, n_val, n_test, epochs = (20, 5, 20, 10) if args.quick else (100, 20, 200, 20)
     if args.epochs is not None:
         epochs = args.epochs
