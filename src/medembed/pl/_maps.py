@@ -33,7 +33,7 @@ def clusters_on_map(map_: Array, clusterings: dict[str, pd.DataFrame], *, map_na
         k = len(set(labels.tolist()) - {-1})
         noise = int((labels == -1).sum())
         scatter_categories(ax, map_.X, labels)
-        ax.set_title(f"{name}: {k} clusters" + (f", {noise} noise" if noise else ""), fontweight="bold")
+        ax.set_title(f"{name}: {k} cluster{'s' * (k != 1)}" + (f", {noise} noise" if noise else ""), fontweight="bold")
         ax.set_xlabel(f"{pretty(map_name)} 1")
         ax.set_ylabel(f"{pretty(map_name)} 2")
     fig.suptitle(f"Clusterings on the {pretty(map_name)} map ({len(map_.ids)} images)", fontsize=14, fontweight="bold")
@@ -105,7 +105,7 @@ def finch_levels(map_: Array, table: pd.DataFrame, *, map_name: str, path) -> No
         labels = _aligned(table, map_.ids, col)
         k = len(set(labels.tolist()) - {-1})
         scatter_categories(ax, map_.X, labels, legend=k <= 12)
-        ax.set_title(f"level {col.split('_')[1]}: {k} clusters", fontsize=11, fontweight="bold")
+        ax.set_title(f"level {col.split('_')[1]}: {k} cluster{'s' * (k != 1)}", fontsize=11, fontweight="bold")
     fig.suptitle(f"FINCH partitions, finest to coarsest, on the {pretty(map_name)} map ({len(map_.ids)} images)",
                  fontsize=13, fontweight="bold")
     fig.tight_layout(rect=(0, 0, 1, 0.95))

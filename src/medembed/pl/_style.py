@@ -123,8 +123,11 @@ def scatter_categories(ax, Y: np.ndarray, labels, *, noise=-1, legend=True, max_
     if legend and handles:
         n_special = (1 if groups.n_noise else 0) + (1 if groups.other else 0)
         handles = handles[n_special:] + handles[:n_special][::-1]  # shown, other, noise
-        ax.legend(handles=handles, loc="best", fontsize=7, ncol=1 + len(handles) // 12,
-                  framealpha=0.7, markerscale=0.9)
+        if len(handles) <= 8:  # a short legend fits inside; a long one goes to the right
+            ax.legend(handles=handles, loc="best", fontsize=7, framealpha=0.7, markerscale=0.9)
+        else:
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
+                      ncol=1 + len(handles) // 16, frameon=False, markerscale=0.9)
     ax.set_xticks([])
     ax.set_yticks([])
     return groups
@@ -144,18 +147,25 @@ def heatmap(ax, values: np.ndarray, rows, cols, *, best: np.ndarray | None = Non
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(rows, fontsize=8)
     norm = plt.Normalize(vmin, vmax)
+    cm = plt.get_cmap(cmap)
     small = len(rows) * len(cols) <= 900
     for (i, j), v in np.ndenumerate(values):
         if not np.isfinite(v) or not small or (hide_zero and v == 0):
             continue
-        light = norm(shade[i, j]) < 0.6 if np.isfinite(shade[i, j]) else True
+        dark = _luminance(cm(norm(shade[i, j]))) < 0.5 if np.isfinite(shade[i, j]) else False
         ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7,
-                color="white" if light else "black",
+                color="white" if dark else "black",
                 fontweight="bold" if best is not None and best[i, j] else "normal")
     if best is not None:
         for i, j in zip(*np.nonzero(best)):
             ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2.2))
     ax.tick_params(length=0)
+
+
+def _luminance(rgba) -> float:
+    """Relative luminance of a colour (0 black, 1 white): text on it is white below 0.5."""
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
 def image_tile(ax, img, *, title: str = "", edge: str | None = None, fontsize: float = 7):
