@@ -14,6 +14,13 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# One BLAS/OpenMP thread in the test process: on 2 shared cores, scikit-learn's threads
+# oversubscribe (a GMM BIC search took 110 s instead of 1.7 s). Workflow jobs run in
+# their own processes with their rule's threads.
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+threadpool_limits(1)
 DEMO = ROOT / "data" / "demo"
 
 

@@ -126,9 +126,9 @@ def test_one_graph_per_feature_set_shared_by_its_users(demo_run, tmp_path):
     users = [
         b for b in blocks
         if re.match(r"rule (reduce|cluster|detect_outliers):", b.strip())
-        and re.search(r"method=(tsne|umap|spectral|lof)\b", b)
+        and re.search(r"method=(tsne|umap|spectral|lof|dbscan)\b", b)
     ]
-    assert len(users) == 2 * 4
+    assert len(users) == 2 * 5
     assert all("neighbors.npz" in b.split("output:")[0] for b in users)
 
 

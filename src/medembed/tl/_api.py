@@ -47,8 +47,14 @@ RUNTIME_PARAMS = frozenset({"n_jobs", "core_dist_n_jobs", "device", "progress"})
 
 
 def result_params(model) -> dict:
-    """The parameters that define ``model``'s result (``get_params`` minus runtime ones)."""
-    return {k: v for k, v in model.get_params().items() if k not in RUNTIME_PARAMS}
+    """The parameters that define ``model``'s result (``get_params`` minus runtime ones),
+    plus ``effective``: the values a method settled on where they differ from the ones
+    asked for (DBSCAN's ``eps: auto``, a t-SNE perplexity clamped to a small dataset)."""
+    params = {k: v for k, v in model.get_params().items() if k not in RUNTIME_PARAMS}
+    effective = getattr(model, "effective_params_", None)
+    if effective:
+        params["effective"] = dict(effective)
+    return params
 
 
 def cluster_table(ids, model: BaseClusterer) -> pd.DataFrame:
