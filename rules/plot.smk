@@ -42,6 +42,7 @@ rule plot_cluster_samples:
     input:
         labels=rules.cluster.output.labels,
         manifest=rules.make_manifest.output.manifest,
+        thumbnails=thumbnails_dir,
     output:
         png=report(
             f"{ANALYSIS}/figures/samples/{{method}}.png",

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from medembed import io, pl
+from medembed import explore, io, pl
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
@@ -14,7 +14,7 @@ with job_logging(snakemake.log[0]):
         io.read_table(snakemake.input.labels),
         io.read_table(snakemake.input.manifest),
         label_column=next(iter(info.get("label_columns") or []), None),
-        decode=info.get("decode"),
+        thumbnails=explore.read_thumbnails(snakemake.input.thumbnails),
         method=snakemake.wildcards.method,
         n_samples=snakemake.params.n_samples,
         max_clusters=snakemake.params.max_clusters,

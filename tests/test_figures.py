@@ -40,8 +40,8 @@ def _labels(n_clusters: int, n: int = 600, *, noise: float = 0.1, seed: int = 0)
 
 @pytest.fixture(scope="module")
 def thumbs(tmp_path_factory):
-    """Thumbnails of 40 real MedNIST images (ids m0..m39) and their manifest."""
-    paths = sorted((DEMO / "mednist-mini").glob("*/*.jpeg"))[::15][:40]
+    """Thumbnails of 120 real MedNIST images (ids m0..m119) and their manifest."""
+    paths = sorted((DEMO / "mednist-mini").glob("*/*.jpeg"))[::5][:120]
     manifest = pd.DataFrame({"id": [f"m{i}" for i in range(len(paths))], "path": list(map(str, paths)),
                              "class": [p.parent.name for p in paths]})
     return make_thumbnails(manifest, tmp_path_factory.mktemp("th") / "t", tile=48), manifest
@@ -214,3 +214,17 @@ def test_large_n_scatter_is_rasterised_and_light(tmp_path):
     shots = Path("/tmp/report_shots")
     shots.mkdir(exist_ok=True)
     shutil.copy(tmp_path / "big.png", shots / "scatter_100k.png")
+
+
+@pytest.mark.parametrize("k", [1, 2, 25, 60, 0])
+def test_cluster_samples_from_thumbnails(thumbs, tmp_path, k):
+    """Rows: the largest clusters (at most ``max_clusters``), then noise; tiles from the sheets."""
+    th, manifest = thumbs
+    ids = manifest["id"].tolist()
+    lab = _labels(k, n=len(ids), noise=0.2)
+    clusters = pd.DataFrame({"id": ids, "cluster": lab})
+    pl.cluster_samples(clusters, manifest, thumbnails=th, method="m", n_samples=4,
+                       max_clusters=30, label_column="class", path=tmp_path / "s.png")
+    arr = _png(tmp_path / "s.png")
+    shown = min(len(set(lab.tolist()) - {-1}), 30) + int((lab == -1).any())
+    assert arr.shape[0] > 100 * shown  # one row of tiles per shown cluster

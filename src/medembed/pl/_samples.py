@@ -8,8 +8,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from ..datasets import ImageError, load_image
-from ._style import plt, save
+from ._style import image_tile, plt, save
 
 log = logging.getLogger(__name__)
 
@@ -21,17 +20,17 @@ def cluster_samples(
     method: str,
     n_samples: int = 5,
     max_clusters: int = 30,
-    thumb: int = 96,
+    thumbnails,
     random_state: int = 0,
     label_column: str | None = None,
-    decode: dict | None = None,
     path: str | os.PathLike,
 ) -> None:
     """Rows = clusters (largest first, noise last), ``n_samples`` random images each.
 
-    Clusters with fewer images are padded with black tiles. Each row is titled with
+    Clusters with fewer images leave their last slots empty. Each row is titled with
     the cluster's size and, when ``label_column`` is given, its majority label share.
-    ``decode`` holds the dataset's decoding settings (the manifest's ``decode`` params).
+    Tiles come from the dataset's ``thumbnails`` (:func:`medembed.explore.read_thumbnails`):
+    no image is decoded again.
     """
     df = manifest.merge(clusters[["id", "cluster"]], on="id")
     sizes = df.loc[df.cluster != -1, "cluster"].value_counts()
@@ -41,23 +40,21 @@ def cluster_samples(
     rng = np.random.default_rng(random_state)
     n_rows = max(len(order), 1)
     fig, axes = plt.subplots(n_rows, n_samples, figsize=(1.6 * n_samples + 1.8, 1.6 * n_rows), squeeze=False)
-    black = np.zeros((thumb, thumb, 3), np.uint8)
+    black = np.zeros((thumbnails.tile, thumbnails.tile, 3), np.uint8)
     for r, c in enumerate(order):
         members = df[df.cluster == c]
         pick = members.iloc[rng.permutation(len(members))[:n_samples]]
         for j in range(n_samples):
             ax = axes[r, j]
+            if j >= len(pick):  # fewer images than slots: the slot stays empty
+                ax.axis("off")
+                continue
             img = black
-            if j < len(pick):
-                try:
-                    img = np.asarray(load_image(pick.iloc[j]["path"], **(decode or {})).resize((thumb, thumb)))
-                except ImageError as exc:  # deleted since the manifest was made
-                    log.warning("cannot show %s: %s", pick.iloc[j]["path"], exc)
-            ax.imshow(img)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for sp in ax.spines.values():
-                sp.set_visible(False)
+            try:
+                img = thumbnails.image(pick.iloc[j]["id"])
+            except KeyError:  # no tile for this id: a black tile, logged
+                log.warning("no thumbnail for %s", pick.iloc[j]["id"])
+            image_tile(ax, img)
         name = "noise" if c == -1 else f"cluster {c}"
         text = f"{name}\n{len(members)} images"
         if label_column and members[label_column].notna().any():
@@ -72,6 +69,8 @@ def cluster_samples(
         + ")",
         fontsize=12,
         fontweight="bold",
+        y=1 - 0.12 / fig.get_figheight(),  # a fixed margin in inches, whatever the number of rows
+        va="top",
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
     save(fig, path)
