@@ -1,0 +1,244 @@
+"""The demo workflow through a real SLURM, with the README's command.
+
+``slurm_cluster`` (tests/slurm_cluster.py) starts a one-node SLURM on localhost. The run
+here starts from scratch in a new directory holding the same data and config as the local
+``demo_run`` and is compared with it: every job went through sbatch, SLURM allocated what
+each rule asked for, and the results are the local ones.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import DEMO_CONFIG
+from slurm_cluster import SlurmCluster, slurm_cluster  # noqa: F401  (session fixture)
+
+from medembed import io
+
+pytestmark = pytest.mark.workflow
+
+ENCODER = DEMO_CONFIG["encoder"]["name"]
+FEATURES = DEMO_CONFIG["features"]
+# Partitions that are a pure function of the embeddings: no randomness (dbscan, hdbscan,
+# finch: first-neighbour chains) or a fixed seed on the CPU (kmeans, gmm, spectral).
+DETERMINISTIC = [m for m in ("dbscan", "hdbscan", "kmeans", "finch", "gmm", "spectral") if m in DEMO_CONFIG["cluster"]]
+# sbatch submissions at most. Measured on DEMO_CONFIG with the rules' groups: 58 sbatch
+# jobs for 118 snakemake jobs (per dataset: make_manifest, the embedding shards and their
+# gather, one job per clustering, stability, map and outlier method, and two group jobs:
+# "pp-..." = build_knn + compute_pca, "post-..." = every evaluation, consensus, duplicates
+# and figure of the feature set); ungrouped the same run submits 110. Two of headroom: a
+# group that falls apart adds dozens, a new method per dataset adds two.
+MAX_SBATCH = 60
+
+
+@dataclass
+class Job:
+    """One snakemake job as its log announces it."""
+
+    rule: str
+    jobid: str
+    threads: int
+    resources: dict[str, str]
+    group: str | None
+
+
+@dataclass
+class SlurmRun:
+    work: Path
+    local: Path
+    log: str
+    wall: float
+    jobs: dict[str, Job]             # snakemake jobid -> job
+    groups: dict[str, list[Job]]     # group name -> member jobs
+    submitted: dict[str, str]        # snakemake jobid or group name -> SLURM job id
+    cluster: SlurmCluster
+
+
+def parse_jobs(log: str) -> tuple[dict[str, Job], dict[str, list[Job]]]:
+    """Jobs (rule, jobid, threads, resources) and group jobs announced in snakemake's log."""
+    jobs: dict[str, Job] = {}
+    groups: dict[str, list[Job]] = {}
+    current: dict | None = None
+    group = None
+
+    def close():
+        if current and "jobid" in current:
+            job = Job(current["rule"], current["jobid"], current.get("threads", 1), current.get("resources", {}), current["group"])
+            jobs[job.jobid] = job
+            if job.group:
+                groups.setdefault(job.group, []).append(job)
+
+    for line in log.splitlines():
+        g = re.match(r"^(?:\[.*\] )?Group job (\S+) \(jobs in lexicogr\. order\):", line)
+        if g:
+            close()
+            current, group = None, g.group(1)
+            continue
+        r = re.match(r"^(\s*)(?:local)?rule (\w+):$", line)
+        if r:
+            close()
+            if not r.group(1):  # a top-level rule block ends any group listing
+                group = None
+            current = {"rule": r.group(2), "group": group}
+            continue
+        if current is None:
+            continue
+        key, _, value = line.strip().partition(": ")
+        if key == "jobid":
+            current["jobid"] = value
+        elif key == "threads":
+            current["threads"] = int(value)
+        elif key == "resources":
+            current["resources"] = dict(kv.split("=", 1) for kv in value.split(", ") if "=" in kv)
+    close()
+    return jobs, groups
+
+
+def parse_minutes(limit: str) -> int:
+    """SLURM's [days-]hours:minutes:seconds as minutes."""
+    days, _, hms = limit.rpartition("-")
+    h, m, s = (int(x) for x in hms.split(":"))
+    return (int(days) if days else 0) * 1440 + h * 60 + m + (1 if s else 0)
+
+
+def parse_mb(mem: str) -> int:
+    units = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024**2}
+    return round(float(mem[:-1]) * units[mem[-1]]) if mem[-1] in units else int(mem)
+
+
+@pytest.fixture(scope="module")
+def slurm_run(demo_run, slurm_cluster, tmp_path_factory):  # noqa: F811
+    wf, local = demo_run
+    work = tmp_path_factory.mktemp("slurm_run")
+    shutil.copytree(local / "data", work / "data")
+    shutil.copy(local / "config.yaml", work / "config.yaml")
+    # The README's command, on the test's copy of the workflow.
+    cmd = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(wf / "Snakefile"), "--directory", str(work),
+        "--profile", str(wf / "profiles" / "slurm"), "--configfile", str(work / "config.yaml"),
+    ]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=work, env=slurm_cluster.env, capture_output=True, text=True, timeout=3600)
+    wall = time.monotonic() - start
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-6000:] + "\n" + slurm_cluster.logs()
+    jobs, groups = parse_jobs(log)
+    submitted = {}
+    for sm_id, sid, path in re.findall(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (.*)\)\.$", log, flags=re.M):
+        if sm_id in jobs:
+            submitted[sm_id] = sid
+        else:  # a group job: its log folder is group_<group name>_<its rules>
+            folder = Path(path).parent.name
+            names = [g for g in groups if folder.startswith(f"group_{g}_")]
+            assert len(names) == 1, (path, sorted(groups))
+            submitted[names[0]] = sid
+    print(f"\nSLURM run: {wall:.0f} s wall, {len(submitted)} sbatch jobs for {len(jobs)} snakemake jobs")
+    local_wall = local_run_seconds(local)
+    if local_wall is not None:
+        print(f"local run (demo_run, --cores 2): {local_wall:.0f} s wall")
+    return SlurmRun(work, local, log, wall, jobs, groups, submitted, slurm_cluster)
+
+
+def local_run_seconds(work: Path) -> float | None:
+    """Wall time of the first complete run logged in ``work`` (snakemake's 'Elapsed time')."""
+    for f in sorted((work / ".snakemake" / "log").glob("*.snakemake.log")):
+        text = f.read_text()
+        m = re.search(r"Elapsed time: (?:(\d+) days?, )?(\d+):(\d+):([\d.]+)", text)
+        if m and "(100%) done" in text:
+            d, h, mi, s = m.groups()
+            return int(d or 0) * 86400 + int(h) * 3600 + int(mi) * 60 + float(s)
+    return None
+
+
+def test_every_job_went_through_sbatch(slurm_run):
+    run = slurm_run
+    assert "Using profiles" in run.log and "SLURM run ID" in run.log  # the slurm executor ran
+    remote = {j.jobid for j in run.jobs.values() if j.group is None and j.rule not in {"all", *local_rules(run)}}
+    assert remote, "no job was announced"
+    # every remote job and every group job got a SLURM job id, each its own
+    assert set(run.submitted) == remote | set(run.groups)
+    assert len(set(run.submitted.values())) == len(run.submitted)
+    # SLURM itself knows each of them, as a job of this run (its name is the run's id) that completed
+    run_id = re.search(r"SLURM run ID: (\S+)", run.log).group(1)
+    for sid in run.submitted.values():
+        info = run.cluster.show_job(sid)
+        assert info["JobName"] == run_id and info["JobState"] == "COMPLETED", info
+    assert (run.work / ".snakemake" / "slurm_logs").is_dir()
+    # a rule that has a group never runs as a job of its own
+    grouped = {j.rule for members in run.groups.values() for j in members}
+    alone = sorted({run.jobs[i].rule for i in run.submitted if i in run.jobs} & grouped)
+    assert not alone, f"rules {alone} were submitted outside their group"
+    n = len(run.submitted)
+    print(f"\nsbatch submissions: {n} ({len(run.groups)} group jobs); bound {MAX_SBATCH}")
+    assert n <= MAX_SBATCH
+
+
+def local_rules(run: SlurmRun) -> set[str]:
+    """Rules snakemake ran on the submitting machine ('localrule X:' blocks)."""
+    return set(re.findall(r"^\s*localrule (\w+):$", run.log, flags=re.M))
+
+
+def test_slurm_allocated_what_each_rule_asked_for(slurm_run):
+    run = slurm_run
+    checked = []
+    for sm_id, sid in run.submitted.items():
+        info = run.cluster.show_job(sid)
+        cpus, mem, minutes = int(info["NumCPUs"]), parse_mb(info["MinMemoryNode"]), parse_minutes(info["TimeLimit"])
+        if sm_id in run.groups:
+            # A group job holds its widest layer in parallel and its layers in series:
+            # each member must fit, and the time limit must cover the members run one
+            # after the other on the group's CPUs.
+            members = run.groups[sm_id]
+            for j in members:
+                assert cpus >= j.threads and mem >= int(j.resources["mem_mb"]) and minutes >= int(j.resources["runtime"]), (sid, j, info)
+            total = sum(int(j.resources["runtime"]) * j.threads for j in members)
+            assert minutes * cpus >= total, (sid, minutes, cpus, total)
+            checked.append((f"group {sm_id}", cpus, mem, minutes))
+        else:
+            job = run.jobs[sm_id]
+            want = (job.threads, int(job.resources["mem_mb"]), int(job.resources["runtime"]))
+            assert (cpus, mem, minutes) == want, (job.rule, sid, info)
+            checked.append((job.rule, cpus, mem, minutes))
+    # the profile's set-resources and the rules' own values reached SLURM
+    embed = [c for c in checked if c[0] == "embed_images"]
+    assert embed and all(c[2:] == (16000, 240) for c in embed), embed
+    assert any(c[0] == "cluster" and c[1] == 2 for c in checked)
+    for rule in sorted({c[0] for c in checked}):
+        print(rule, sorted({c[1:] for c in checked if c[0] == rule}))
+
+
+def test_results_equal_the_local_run(slurm_run):
+    run = slurm_run
+    for ds in DEMO_CONFIG["datasets"]:
+        a = io.read_table(run.local / f"results/{ds}/manifest.parquet")
+        b = io.read_table(run.work / f"results/{ds}/manifest.parquet")
+        assert list(a["id"]) == list(b["id"])
+        ea = io.read_array(run.local / f"results/{ds}/{ENCODER}/image.npz")
+        eb = io.read_array(run.work / f"results/{ds}/{ENCODER}/image.npz")
+        assert list(ea.ids) == list(eb.ids)
+        np.testing.assert_allclose(ea.X, eb.X, atol=1e-5)
+        for feats in FEATURES:
+            base = f"results/{ds}/{ENCODER}/{feats}"
+            for m in DETERMINISTIC:
+                la = io.read_table(run.local / f"{base}/cluster/{m}.parquet")
+                lb = io.read_table(run.work / f"{base}/cluster/{m}.parquet")
+                assert list(la["id"]) == list(lb["id"])
+                assert (la["cluster"].to_numpy() == lb["cluster"].to_numpy()).all(), (ds, m)
+            key = ["kind", "method", "features", "params_hash", "label", "metric"]
+            ma = io.read_table(run.local / f"{base}/metrics.tsv")
+            mb = io.read_table(run.work / f"{base}/metrics.tsv")
+            merged = pd.merge(ma, mb, on=key, how="outer", suffixes=("_local", "_slurm"), indicator=True)
+            assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"][key]
+            a, b = merged["value_local"].to_numpy(float), merged["value_slurm"].to_numpy(float)
+            same = np.isclose(b, a, rtol=1e-5, atol=1e-6, equal_nan=True)
+            assert same.all(), f"{ds}/{feats} metrics differ:\n" + merged.loc[~same, [*key, "value_local", "value_slurm"]].to_string()
+    assert (run.work / "results" / "report.html").stat().st_size > 0
