@@ -32,11 +32,11 @@ FEATURES = DEMO_CONFIG["features"]
 # finch: first-neighbour chains) or a fixed seed on the CPU (kmeans, gmm, spectral).
 DETERMINISTIC = [m for m in ("dbscan", "hdbscan", "kmeans", "finch", "gmm", "spectral") if m in DEMO_CONFIG["cluster"]]
 # sbatch submissions at most. Measured on DEMO_CONFIG with the rules' groups: 58 sbatch
-# jobs for 118 snakemake jobs (per dataset: make_manifest, the embedding shards and their
-# gather, one job per clustering, stability, map and outlier method, and two group jobs:
-# "pp-..." = build_knn + compute_pca, "post-..." = every evaluation, consensus, duplicates
-# and figure of the feature set); ungrouped the same run submits 110. Two of headroom: a
-# group that falls apart adds dozens, a new method per dataset adds two.
+# jobs for 128 snakemake jobs (2 x make_manifest, 10 embedding shards, 2 x embed_images,
+# 16 clusterings, 6 stability runs, 8 maps, 10 outlier detectors, and per dataset two group
+# jobs: "pp-..." = build_knn + compute_pca, "post-..." = the 32 evaluations, consensus,
+# duplicates and figures of the feature set); without groups the same run submits 122.
+# Two of headroom: a group that falls apart adds dozens, a new method adds two.
 MAX_SBATCH = 60
 
 
