@@ -47,8 +47,8 @@ def test_readme_slurm_command_applies_the_slurm_profile():
     }
     # threads decide the CPUs: no default cpus_per_task overriding every rule's threads
     assert "cpus_per_task" not in args.default_resources
-    embed = {k: r.value for k, r in args.set_resources["embed_images"].items()}
-    assert embed == {"mem_mb": 16000, "runtime": 240}
+    embed = {k: r.value for k, r in args.set_resources["embed_shard"].items()}
+    assert embed == {"mem_mb": 12000}
     assert args.group_components == {
         "pp-{dataset}-{encoder}-{features}": 1000,
         "post-{dataset}-{encoder}-{features}": 1000,

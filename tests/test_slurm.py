@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DEMO_CONFIG
+from conftest import DEMO_CONFIG, workflow_env
 from slurm_cluster import SlurmCluster, slurm_cluster  # noqa: F401  (session fixture)
 
 from medembed import io
@@ -36,8 +36,9 @@ DETERMINISTIC = [m for m in ("dbscan", "hdbscan", "kmeans", "finch", "gmm", "spe
 # 16 clusterings, 6 stability runs, 8 maps, 10 outlier detectors, and per dataset two group
 # jobs: "pp-..." = build_knn + compute_pca, "post-..." = the 32 evaluations, consensus,
 # duplicates and figures of the feature set); without groups the same run submits 122.
-# Two of headroom: a group that falls apart adds dozens, a new method adds two.
-MAX_SBATCH = 60
+# Since then: a thumbnail job per dataset (+2; explorer and probes joined the post group).
+# A little headroom: a group that falls apart adds dozens, a new method adds two.
+MAX_SBATCH = 64
 
 
 @dataclass
@@ -127,7 +128,9 @@ def slurm_run(demo_run, slurm_cluster, tmp_path_factory):  # noqa: F811
         "--profile", str(wf / "profiles" / "slurm"), "--configfile", str(work / "config.yaml"),
     ]
     start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=work, env=slurm_cluster.env, capture_output=True, text=True, timeout=3600)
+    # Jobs import the workflow copy's package (PYTHONPATH), like every workflow test.
+    env = {**slurm_cluster.env, "PYTHONPATH": workflow_env(wf)["PYTHONPATH"]}
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=3600)
     wall = time.monotonic() - start
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:] + "\n" + slurm_cluster.logs()
@@ -209,8 +212,8 @@ def test_slurm_allocated_what_each_rule_asked_for(slurm_run):
             assert (cpus, mem, minutes) == want, (job.rule, sid, info)
             checked.append((job.rule, cpus, mem, minutes))
     # the profile's set-resources and the rules' own values reached SLURM
-    embed = [c for c in checked if c[0] == "embed_images"]
-    assert embed and all(c[2:] == (16000, 240) for c in embed), embed
+    embed = [c for c in checked if c[0] == "embed_shard"]
+    assert embed and all(c[2] == 12000 for c in embed), embed
     assert any(c[0] == "cluster" and c[1] == 2 for c in checked)
     for rule in sorted({c[0] for c in checked}):
         print(rule, sorted({c[1:] for c in checked if c[0] == rule}))
