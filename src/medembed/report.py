@@ -28,7 +28,8 @@ from . import io
 #: Metrics where lower is better (every other column: higher is better).
 LOWER_IS_BETTER = frozenset({"davies_bouldin", "noise_fraction"})
 #: Columns that describe, never win (no highlight).
-NOT_RANKED = frozenset({"n_clusters", "n_scored", "stability_ari_min", "n", "rank", "images"})
+NOT_RANKED = frozenset({"n_clusters", "n_scored", "stability_ari_min", "n", "rank", "images", "jobs", "dim",
+                        "dimension", "n_flagged"})
 CATEGORIES = ("Data", "Embeddings", "Maps", "Clusters", "Outliers", "Duplicates", "Hierarchy", "Metrics", "Run")
 
 CSS = """
@@ -95,8 +96,8 @@ def best_cells(df: pd.DataFrame, *, rows: Sequence[bool] | None = None, skip=NOT
             continue
         v = df[col].to_numpy(dtype=float).copy()
         v[~rows] = np.nan
-        if not np.isfinite(v).any():
-            continue
+        if not np.isfinite(v).any() or np.nanmin(v) == np.nanmax(v):
+            continue  # nothing to compare, or every row ties: no winner
         target = np.nanmin(v) if base in lower else np.nanmax(v)
         best[:, j] = np.isclose(v, target)
     return best
@@ -427,7 +428,7 @@ def write_report(
             if "finch" in fig:
                 out.append(figure("finch", fig["finch"], "Hierarchy: FINCH partitions", **wc))
             if per.get("trees"):
-                out.append(_per_method("tree", "Hierarchy: hyperbolic trees", per["trees"], inline or list(per["trees"])[:1],
+                out.append(_per_method("tree", "Hierarchy: hyperbolic trees", per["trees"], list(per["trees"])[:1],
                                        base, _checked, cap, wc))
     out.append("<h2 id='run'>Run</h2>" + cap("run") + read_fragment(_checked(summary["run"])))
     out.append("</body></html>")
@@ -454,7 +455,7 @@ def encoders_table(comparison: pd.DataFrame) -> str:
 
 def _per_method(kind, title, files: Mapping[str, str], inline, base, checked, cap, wc) -> str:
     """Figures of one kind per method: the ``inline`` ones shown, every one linked."""
-    out = [f"<h4>{html.escape(title)}</h4>", cap(kind, method="each clustering", **wc)]
+    out = [f"<h4>{html.escape(title)}</h4>", cap(kind, method=", ".join(files), **wc)]
     for method, p in files.items():
         if method in inline:
             out.append(f"<p><b>{html.escape(method)}</b></p>{inline_image(checked(p))}")
