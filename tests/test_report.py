@@ -188,3 +188,12 @@ def test_report_in_chromium(small_report):
     assert n_img == 4 and all(w > 0 for w in widths)
     assert tables >= 3 and best != "rgba(0, 0, 0, 0)"
     shutil.copy(out.parent / "report.png", SHOTS / "report_unit.png")
+
+
+def test_inline_budget_links_the_rest(small_report):
+    """Past its inline budget the page links figures instead of growing."""
+    out, kw = small_report
+    report.write_report(out, **kw, budget=1)
+    text = out.read_text()
+    assert text.count("data:image/jpeg;base64,") == 1  # the first figure, then links
+    assert "href='ds/enc/image/figures/finch.png'" in text

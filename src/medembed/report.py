@@ -351,6 +351,7 @@ def write_report(
     captions: Mapping[str, str],
     config: Mapping,
     inline: Sequence[str] = (),
+    budget: int = 4_500_000,
 ) -> None:
     """Write the report page from files named by the caller.
 
@@ -359,7 +360,9 @@ def write_report(
     ``sections``, one per encoder x feature set: ``encoder``, ``features``, ``figures``
     (kind -> path), ``per_method`` (kind -> {method: path}), ``tables`` (kind -> fragment),
     ``explorer`` (folder). Every path must be in ``inputs`` (the job's input). Per-method
-    figures of the ``inline`` methods are inlined, the others linked.
+    figures of the ``inline`` methods are inlined, the others linked. Once the inlined
+    images reach ``budget`` bytes, later figures are linked instead (the page stays small
+    whatever the config).
     """
     known = {os.path.normpath(str(p)) for p in inputs}
 
@@ -370,13 +373,22 @@ def write_report(
 
     base = Path(path).parent
     plot = config.get("plot", {})
+    used = [0]
+
+    def embed(p, text: str) -> str:
+        """``p`` inline while the budget lasts, else a link."""
+        if used[0] >= budget:
+            return f"<p>{_link(p, base, text)} (linked: the page's inline budget is spent)</p>"
+        tag = inline_image(p)
+        used[0] += len(tag)
+        return tag
 
     def cap(kind: str, **wildcards) -> str:
         params = {"map_name": plot.get("map", ""), "color_by": plot.get("color_by", "")}
         return render_caption(captions[kind], wildcards=wildcards, params=params, config=config)
 
     def figure(kind, p, title, **wc) -> str:
-        return f"<h4>{html.escape(title)}</h4>{cap(kind, **wc)}{inline_image(_checked(p))}"
+        return f"<h4>{html.escape(title)}</h4>{cap(kind, **wc)}{embed(_checked(p), title)}"
 
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>medembed report</title>"
            f"<style>{CSS}</style></head><body>", "<h1>medembed report</h1>"]
@@ -390,7 +402,7 @@ def write_report(
             out.append("<h3>Embeddings: which encoder fits these images?</h3>" + cap("encoders", dataset=ds))
             out.append(encoders_table(io.read_table(_checked(d["tables"]["encoders"]))))
         if "encoders" in d.get("figures", {}):
-            out.append(inline_image(_checked(d["figures"]["encoders"])))
+            out.append(embed(_checked(d["figures"]["encoders"]), "encoder comparison"))
         for enc, p in d.get("zero_shot", {}).items():
             out.append(f"<h3>Zero-shot labels from text prompts ({html.escape(enc)})</h3>"
                        + cap("zero_shot", dataset=ds, encoder=enc))
@@ -413,7 +425,7 @@ def write_report(
                     out.append(figure(kind, fig[kind], title, **wc))
             for kind, title in (("contingency", "Clusters x labels"), ("samples", "Sample images per cluster")):
                 if per.get(kind):
-                    out.append(_per_method(kind, title, per[kind], inline, base, _checked, cap, wc))
+                    out.append(_per_method(kind, title, per[kind], inline, base, _checked, cap, wc, embed))
             for kind, title in (("outliers", "Outliers: each detector on the map"),
                                 ("outlier_gallery", "Outliers: the consensus top images")):
                 if kind in fig:
@@ -429,7 +441,7 @@ def write_report(
                 out.append(figure("finch", fig["finch"], "Hierarchy: FINCH partitions", **wc))
             if per.get("trees"):
                 out.append(_per_method("tree", "Hierarchy: hyperbolic trees", per["trees"], list(per["trees"])[:1],
-                                       base, _checked, cap, wc))
+                                       base, _checked, cap, wc, embed))
     out.append("<h2 id='run'>Run</h2>" + cap("run") + read_fragment(_checked(summary["run"])))
     out.append("</body></html>")
     io.write_text(path, "\n".join(out))
@@ -453,12 +465,12 @@ def encoders_table(comparison: pd.DataFrame) -> str:
     return table_html(value, best=best)
 
 
-def _per_method(kind, title, files: Mapping[str, str], inline, base, checked, cap, wc) -> str:
+def _per_method(kind, title, files: Mapping[str, str], inline, base, checked, cap, wc, embed) -> str:
     """Figures of one kind per method: the ``inline`` ones shown, every one linked."""
     out = [f"<h4>{html.escape(title)}</h4>", cap(kind, method=", ".join(files), **wc)]
     for method, p in files.items():
         if method in inline:
-            out.append(f"<p><b>{html.escape(method)}</b></p>{inline_image(checked(p))}")
+            out.append(f"<p><b>{html.escape(method)}</b></p>{embed(checked(p), method)}")
     out.append("<ul class='links'>" + "".join(f"<li>{_link(checked(p), base, method)}</li>" for method, p in files.items())
                + "</ul>")
     return "\n".join(out)
