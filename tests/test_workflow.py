@@ -158,11 +158,13 @@ def _with_config(work, name, change) -> str:
 
 def _expected_after_cluster_change(*methods: str) -> set[tuple[str, str]]:
     """A clustering and exactly what reads it: its metrics, its figures, the report."""
-    out = {("make_report", "results/report.html"), ("all", "")}
+    out = {("make_report", "results/report.html"), ("all", ""), ("summarize_run", "results/run/data.html")}
     for ds in CONFIG["datasets"]:
         b = f"results/{ds}/{ENC}/image"
         out |= {
             ("gather_metrics", f"{b}/metrics.tsv"),
+            ("plot_metrics", f"{b}/figures/metrics.png"),
+            ("table_metrics", f"{b}/tables/metrics.html"),
             ("plot_clusters", f"{b}/figures/clusters.png"),
             ("make_explorer", f"{b}/explorer"),
         }
@@ -171,7 +173,10 @@ def _expected_after_cluster_change(*methods: str) -> set[tuple[str, str]]:
                 ("cluster", f"{b}/cluster/{m}.parquet"),
                 ("evaluate_clustering", f"{b}/metrics/cluster/{m}.tsv"),
                 ("plot_cluster_samples", f"{b}/figures/samples/{m}.png"),
+                ("plot_contingency", f"{b}/figures/contingency/{m}.png"),
             }
+            if m == "finch":
+                out.add(("plot_finch", f"{b}/figures/finch.png"))
             if m in CONFIG["stability"]["methods"]:
                 out.add(("cluster_stability", f"{b}/metrics/stability/{m}.tsv"))
             if m == CONFIG["plot"]["color_by"]:
@@ -217,10 +222,14 @@ def test_editing_a_shared_module_reruns_every_method_that_imports_it(demo_run):
 
 def test_editing_the_metrics_module_reruns_only_the_evaluation(demo_run):
     wf, work = demo_run
-    expected = {("make_report", "results/report.html"), ("all", "")}
+    expected = {("make_report", "results/report.html"), ("all", ""), ("summarize_run", "results/run/data.html")}
     for ds in CONFIG["datasets"]:
         b = f"results/{ds}/{ENC}/image"
-        expected.add(("gather_metrics", f"{b}/metrics.tsv"))
+        expected |= {
+            ("gather_metrics", f"{b}/metrics.tsv"),
+            ("plot_metrics", f"{b}/figures/metrics.png"),
+            ("table_metrics", f"{b}/tables/metrics.html"),
+        }
         expected |= {("evaluate_clustering", f"{b}/metrics/cluster/{m}.tsv") for m in CONFIG["cluster"]}
         expected |= {("evaluate_reduction", f"{b}/metrics/reduce/{m}.tsv") for m in CONFIG["reduce"]}
         expected |= {("evaluate_outliers", f"{b}/metrics/outliers/{m}.tsv") for m in CONFIG["outliers"]}
@@ -232,7 +241,7 @@ def test_editing_the_metrics_module_reruns_only_the_evaluation(demo_run):
 
 def test_editing_a_plotting_module_reruns_only_its_figures(demo_run):
     wf, work = demo_run
-    expected = {("make_report", "results/report.html"), ("all", "")}
+    expected = {("make_report", "results/report.html"), ("all", ""), ("summarize_run", "results/run/data.html")}
     for ds in CONFIG["datasets"]:
         b = f"results/{ds}/{ENC}/image/figures/samples"
         expected |= {("plot_cluster_samples", f"{b}/{m}.png") for m in CONFIG["cluster"]}
