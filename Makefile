@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 CONFIG ?= config/demo.yaml
 
-.PHONY: setup demo run resume test lint report clean
+.PHONY: setup demo run resume test lint report report-zip clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,9 @@ lint: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/snakemake --cores 1 --configfile config/demo.yaml --report results/snakemake_report.html
+
+report-zip: $(STAMP)
+	$(BIN)/snakemake --cores 1 --configfile config/demo.yaml --report results/report.zip
 
 clean:
 	rm -rf results logs .snakemake
