@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from medembed import io, pp, tl
+from medembed import datasets, io, pp, tl
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
@@ -14,6 +14,9 @@ with job_logging(snakemake.log[0]) as log:
     col = snakemake.params.kwargs.get("split_column")
     split = manifest[col].reindex(knn.ids).to_numpy() if col and col in manifest else None
     pairs, sets, summary = tl.near_duplicates(knn, snakemake.params.kwargs["threshold"], split, ids=knn.ids)
+    patient = snakemake.params.kwargs.get("patient_column")
+    if patient and col and patient in manifest and col in manifest:
+        summary["patient_leakage"] = datasets.patient_leakage(manifest.reset_index(), patient, col)
     log.info("near-duplicates: %s", summary)
     io.write_table(snakemake.output.pairs, pairs)
     io.write_table(snakemake.output.sets, sets)
