@@ -122,7 +122,8 @@ rule gather_metrics:
         f"{LOGS}/gather_metrics.log",
     benchmark:
         f"{BENCH}/gather_metrics.tsv"
-    localrule: True
+    group:
+        "post-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
     params:
