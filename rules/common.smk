@@ -64,6 +64,11 @@ wildcard_constraints:
     shard="[0-9a-f]{16}",
 
 
+def science_config():
+    """The config without runtime keys: what the run summary shows as its producer."""
+    return medembed_config.science_config(config)
+
+
 def method_params(stage):
     """Params: the job's own slice of the config, without its runtime keys (tracked)."""
 

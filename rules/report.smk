@@ -141,7 +141,7 @@ rule summarize_run:
         code=code("summarize_run.py"),
         datasets=DATASETS,
         encoders=encoder_feature_files(),
-        config=config,
+        config=science_config(),
     script:
         "../scripts/summarize_run.py"
 

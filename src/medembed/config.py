@@ -127,3 +127,32 @@ def encoders(config: Mapping) -> dict[str, dict]:
             )
         out[eid] = dict(entry)
     return out
+
+
+def science_config(config: Mapping) -> dict:
+    """``config`` without its runtime keys (``registry.RUNTIME_KEYS``): what produced the
+    results. Shown in the run summary; changing a runtime key does not change it."""
+    import copy
+
+    out = copy.deepcopy(dict(config))
+
+    def strip(d, section):
+        return registry.split_runtime(section, d)[0] if isinstance(d, Mapping) else d
+
+    for key in ("encoder",):
+        if key in out:
+            out[key] = strip(out[key], "encoder")
+            if "params" in out[key]:
+                out[key]["params"] = strip(out[key]["params"], "encoder.params")
+    if "encoders" in out:
+        out["encoders"] = [
+            {**strip(e, "encoder"), "params": strip(e.get("params"), "encoder.params")} for e in out["encoders"]
+        ]
+    if "texts" in out:
+        out["texts"] = strip(out["texts"], "texts")
+    for stage in ("reduce", "cluster", "outliers"):
+        out[stage] = {m: strip(v or {}, "method") for m, v in (out.get(stage) or {}).items()}
+    for ds in (out.get("datasets") or {}).values():
+        if isinstance(ds.get("download"), Mapping):
+            ds["download"] = strip(ds["download"], "download")
+    return out
