@@ -164,7 +164,7 @@ rule make_report:
         code=code("make_report.py"),
         layout=report_layout(),
         captions=caption_texts(),
-        config=config,
+        config=science_config(),
         inline=[config["plot"]["color_by"]],
     script:
         "../scripts/make_report.py"
