@@ -48,3 +48,10 @@ def test_comparison_marks_the_best_per_column():
     t = tl.compare_embeddings([rows("a", 0.9, 10.0), rows("b", 0.5, 2.0), rows("pixels", 0.9, 1.0)])
     best = set(map(tuple, t.loc[t["best"], ["encoder", "metric"]].to_numpy().tolist()))
     assert best == {("a", "kmeans_nmi"), ("pixels", "kmeans_nmi"), ("pixels", "embed_seconds")}
+
+
+def test_knn_vote_is_fair_to_small_classes(blobs):
+    """Six classes of five: ten voters would outvote every class, whatever the embedding."""
+    X, y = blobs
+    keep = np.concatenate([np.flatnonzero(y == c)[:5] for c in range(4)])
+    assert tl.knn_accuracy(pp.neighbors(X[keep], 15), y[keep]) == 1.0

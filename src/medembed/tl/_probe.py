@@ -26,12 +26,15 @@ def knn_accuracy(knn, labels, n_neighbors: int = 10) -> float:
     """Leave-one-out accuracy of a majority vote over each sample's ``n_neighbors`` neighbours.
 
     ``knn`` excludes each sample itself; neighbours without a label do not vote, ties go
-    to the label of the nearest voter. Samples without a label are not scored.
+    to the label of the nearest voter. Samples without a label are not scored. ``k`` is
+    at most the smallest class's size minus one: with 5 images a class and 10 voters, no
+    class could ever win its own vote, whatever the embedding.
     """
     labels = pd.Series(labels, dtype=object)
     known = labels.notna().to_numpy()
     codes, uniq = pd.factorize(labels)
-    idx = knn.indices[:, :n_neighbors]
+    smallest = int(np.bincount(codes[codes >= 0]).min()) if (codes >= 0).any() else 1
+    idx = knn.indices[:, : max(1, min(n_neighbors, smallest - 1))]
     votes = codes[idx]  # -1 where a neighbour has no label
     n = len(codes)
     correct = []
