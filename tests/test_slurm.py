@@ -84,7 +84,7 @@ def parse_jobs(log: str) -> tuple[dict[str, Job], dict[str, list[Job]]]:
             close()
             current, group = None, g.group(1)
             continue
-        r = re.match(r"^(\s*)(?:local)?rule (\w+):$", line)
+        r = re.match(r"^(\s*)(?:local)?(?:rule|checkpoint) (\w+):$", line)
         if r:
             close()
             if not r.group(1):  # a top-level rule block ends any group listing
@@ -187,7 +187,7 @@ def test_every_job_went_through_sbatch(slurm_run):
 
 def local_rules(run: SlurmRun) -> set[str]:
     """Rules snakemake ran on the submitting machine ('localrule X:' blocks)."""
-    return set(re.findall(r"^\s*localrule (\w+):$", run.log, flags=re.M))
+    return set(re.findall(r"^\s*local(?:rule|checkpoint) (\w+):$", run.log, flags=re.M))
 
 
 def test_slurm_allocated_what_each_rule_asked_for(slurm_run):
