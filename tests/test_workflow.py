@@ -156,15 +156,25 @@ def _with_config(work, name, change) -> str:
     return name
 
 
+#: Jobs that read every result of a run: any rerun reaches them.
+RUN_WIDE = {("make_report", "results/report.html"), ("all", ""), ("summarize_run", "results/run/data.html")}
+
+
+def _metrics_jobs(b: str) -> set[tuple[str, str]]:
+    """The metrics table of one analysis folder ``b`` and what shows it."""
+    return {
+        ("gather_metrics", f"{b}/metrics.tsv"),
+        ("plot_metrics", f"{b}/figures/metrics.png"),
+        ("table_metrics", f"{b}/tables/metrics.html"),
+    }
+
+
 def _expected_after_cluster_change(*methods: str) -> set[tuple[str, str]]:
     """A clustering and exactly what reads it: its metrics, its figures, the report."""
-    out = {("make_report", "results/report.html"), ("all", ""), ("summarize_run", "results/run/data.html")}
+    out = set(RUN_WIDE)
     for ds in CONFIG["datasets"]:
         b = f"results/{ds}/{ENC}/image"
-        out |= {
-            ("gather_metrics", f"{b}/metrics.tsv"),
-            ("plot_metrics", f"{b}/figures/metrics.png"),
-            ("table_metrics", f"{b}/tables/metrics.html"),
+        out |= _metrics_jobs(b) | {
             ("plot_clusters", f"{b}/figures/clusters.png"),
             ("make_explorer", f"{b}/explorer"),
         }
@@ -222,14 +232,10 @@ def test_editing_a_shared_module_reruns_every_method_that_imports_it(demo_run):
 
 def test_editing_the_metrics_module_reruns_only_the_evaluation(demo_run):
     wf, work = demo_run
-    expected = {("make_report", "results/report.html"), ("all", ""), ("summarize_run", "results/run/data.html")}
+    expected = set(RUN_WIDE)
     for ds in CONFIG["datasets"]:
         b = f"results/{ds}/{ENC}/image"
-        expected |= {
-            ("gather_metrics", f"{b}/metrics.tsv"),
-            ("plot_metrics", f"{b}/figures/metrics.png"),
-            ("table_metrics", f"{b}/tables/metrics.html"),
-        }
+        expected |= _metrics_jobs(b)
         expected |= {("evaluate_clustering", f"{b}/metrics/cluster/{m}.tsv") for m in CONFIG["cluster"]}
         expected |= {("evaluate_reduction", f"{b}/metrics/reduce/{m}.tsv") for m in CONFIG["reduce"]}
         expected |= {("evaluate_outliers", f"{b}/metrics/outliers/{m}.tsv") for m in CONFIG["outliers"]}
@@ -241,7 +247,7 @@ def test_editing_the_metrics_module_reruns_only_the_evaluation(demo_run):
 
 def test_editing_a_plotting_module_reruns_only_its_figures(demo_run):
     wf, work = demo_run
-    expected = {("make_report", "results/report.html"), ("all", ""), ("summarize_run", "results/run/data.html")}
+    expected = set(RUN_WIDE)
     for ds in CONFIG["datasets"]:
         b = f"results/{ds}/{ENC}/image/figures/samples"
         expected |= {("plot_cluster_samples", f"{b}/{m}.png") for m in CONFIG["cluster"]}
