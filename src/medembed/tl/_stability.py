@@ -17,20 +17,13 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
 from .. import registry
+from ._api import fit_clusterer, make_clusterer
 
 
 def _fit_labels(name: str, params: dict, X, labels, knn):
-    cls = registry.load("cluster", name)
-    try:
-        est = cls(**params)
-    except TypeError as exc:
-        raise ValueError(f"cluster.{name}: bad parameter ({exc})") from exc
-    kw = {} if knn is None else {"knn": knn}
-    if getattr(est, "uses_labels", False):
-        if labels is None:
-            raise ValueError(f"{type(est).__name__} needs labels for its stability runs")
-        return est.fit(X, labels, **kw).labels_
-    return est.fit(X, **kw).labels_
+    """Labels of one run: made and fitted as the cluster rule does (``tl._api``)."""
+    model = make_clusterer(name, **params)
+    return fit_clusterer(model, X, labels, **({} if knn is None else {"knn": knn})).labels_
 
 
 def stability(name: str, params: dict | None, X, *, knn=None, labels=None, n_runs: int = 3,
