@@ -81,13 +81,15 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def snakemake(wf: Path, work: Path, *args: str, config: str = "config.yaml") -> subprocess.CompletedProcess:
-    """Run snakemake's CLI on workflow copy ``wf`` in directory ``work``."""
+def snakemake(
+    wf: Path, work: Path, *args: str, config: str = "config.yaml", env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run snakemake's CLI on workflow copy ``wf`` in directory ``work`` (``env``: extra variables)."""
     cmd = [
         sys.executable, "-m", "snakemake", "--snakefile", str(wf / "Snakefile"),
         "--directory", str(work), "--configfile", str(work / config), "--cores", "2", *args,
     ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1500, env=workflow_env(wf))
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1500, env={**workflow_env(wf), **(env or {})})
 
 
 def workflow_env(wf: Path) -> dict:

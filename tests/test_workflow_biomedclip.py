@@ -8,7 +8,6 @@ loaded with HF_HUB_OFFLINE=1 through the same code the real model uses.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import zipfile
@@ -74,13 +73,7 @@ def run(tmp_path_factory):
     }
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = {"HF_HOME": str(built["hf_home"]), "HF_HUB_CACHE": str(built["hub"]), "HF_HUB_OFFLINE": "1"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        proc = snakemake(wf, work)
-    finally:
-        for k, v in old.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    proc = snakemake(wf, work, env=env)
     assert proc.returncode == 0, proc.stderr[-5000:]
     return work, n_qa, wf, env
 
@@ -145,12 +138,6 @@ def test_runtime_keys_of_a_hub_encoder_rerun_nothing(run, change):
     cfg = yaml.safe_load((work / "config.yaml").read_text())
     change(cfg["encoder"])
     (work / "config_runtime.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        proc = snakemake(wf, work, "-n", config="config_runtime.yaml")
-    finally:
-        for k, v in old.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    proc = snakemake(wf, work, "-n", config="config_runtime.yaml", env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert scheduled_jobs(proc.stdout + proc.stderr) == []
