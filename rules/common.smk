@@ -311,14 +311,14 @@ def all_outliers(wildcards):
 def all_metrics(wildcards):
     """Every clustering's, map's and outlier detector's metrics table."""
     return (
-        analysis_expand(
-            rules.evaluate_clustering.output.metrics, wildcards, method=CLUSTER
-        )
+        analysis_expand(rules.evaluate_clustering.output.metrics, wildcards)
         + analysis_expand(
             rules.evaluate_reduction.output.metrics, wildcards, method=REDUCE
         )
-        + analysis_expand(
-            rules.evaluate_outliers.output.metrics, wildcards, method=OUTLIERS
+        + (
+            analysis_expand(rules.evaluate_outliers.output.metrics, wildcards)
+            if OUTLIERS
+            else []
         )
         + analysis_expand(
             rules.cluster_stability.output.metrics, wildcards, method=STABLE
@@ -363,7 +363,7 @@ def analysis_outputs(wildcards=None):
                 out += expand(rules.plot_clusters.output.png, **kw)
                 out += expand(rules.plot_reductions.output.png, **kw)
                 out += expand(
-                    rules.plot_cluster_samples.output.png, **kw, method=CLUSTER
+                    rules.plot_clustering.output.samples, **kw, method=CLUSTER
                 )
                 out += expand(rules.plot_tree.output.png, **kw, method=TREES)
                 out += expand(rules.find_duplicates.output.summary, **kw)
@@ -450,11 +450,11 @@ def report_layout():
                     figures["finch"] = one(rules.plot_finch.output.png)
                 per_method = {
                     "contingency": {
-                        m: one(rules.plot_contingency.output.png, method=m)
+                        m: one(rules.plot_clustering.output.contingency, method=m)
                         for m in CLUSTER
                     },
                     "samples": {
-                        m: one(rules.plot_cluster_samples.output.png, method=m)
+                        m: one(rules.plot_clustering.output.samples, method=m)
                         for m in CLUSTER
                     },
                     "trees": {
@@ -547,16 +547,14 @@ def benchmark_inputs(wildcards):
                     ("reduce", REDUCE),
                     ("evaluate_reduction", REDUCE),
                     ("cluster", CLUSTER),
-                    ("evaluate_clustering", CLUSTER),
                     ("cluster_stability", STABLE),
                     ("detect_outliers", OUTLIERS),
-                    ("evaluate_outliers", OUTLIERS),
-                    ("plot_cluster_samples", CLUSTER),
-                    ("plot_contingency", CLUSTER),
+                    ("plot_clustering", CLUSTER),
                     ("plot_tree", TREES),
                 ):
                     add(stage, **kw, method=methods)
                 made = [
+                    "evaluate_clustering",
                     "gather_metrics",
                     "find_duplicates",
                     "make_explorer",
@@ -569,6 +567,7 @@ def benchmark_inputs(wildcards):
                 ]
                 if OUTLIERS:
                     made += [
+                        "evaluate_outliers",
                         "outlier_consensus",
                         "plot_outliers",
                         "plot_outlier_gallery",

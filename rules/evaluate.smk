@@ -1,25 +1,27 @@
+# One job per feature set scores every clustering (and one every detector): a job costs
+# about 2 s of start-up, scoring one table milliseconds, and these jobs have no parameters
+# of their own, so a changed clustering reruns its own job and this one (see README).
 rule evaluate_clustering:
     input:
-        labels=rules.cluster.output.labels,
+        labels=all_clusterings,
         features=features_file,
         manifest=rules.make_manifest.output.manifest,
     output:
-        metrics=f"{ANALYSIS}/metrics/cluster/{{method}}.tsv",
+        metrics=f"{ANALYSIS}/metrics/clusterings.tsv",
     log:
-        f"{LOGS}/metrics/cluster/{{method}}.log",
+        f"{LOGS}/metrics/clusterings.log",
     benchmark:
-        f"{BENCH}/metrics/cluster/{{method}}.tsv"
-    wildcard_constraints:
-        method="|".join(CLUSTER),
+        f"{BENCH}/metrics/clusterings.tsv"
     group:
         "post-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=scaled_mem(2000, 4),
+        runtime=30,
     params:
+        methods=CLUSTER,
         code=code("evaluate_clustering.py"),
     script:
         "../scripts/evaluate_clustering.py"
@@ -53,16 +55,14 @@ rule evaluate_reduction:
 
 rule evaluate_outliers:
     input:
-        scores=rules.detect_outliers.output.scores,
+        scores=all_outliers,
         manifest=rules.make_manifest.output.manifest,
     output:
-        metrics=f"{ANALYSIS}/metrics/outliers/{{method}}.tsv",
+        metrics=f"{ANALYSIS}/metrics/outliers.tsv",
     log:
-        f"{LOGS}/metrics/outliers/{{method}}.log",
+        f"{LOGS}/metrics/outliers.log",
     benchmark:
-        f"{BENCH}/metrics/outliers/{{method}}.tsv"
-    wildcard_constraints:
-        method="|".join(OUTLIERS) if OUTLIERS else "^$",
+        f"{BENCH}/metrics/outliers.tsv"
     group:
         "post-{dataset}-{encoder}-{features}"
     conda:
@@ -72,8 +72,9 @@ rule evaluate_outliers:
         mem_mb=2000,
         runtime=10,
     params:
-        code=code("evaluate_outliers.py"),
+        methods=OUTLIERS,
         anomaly=anomaly_params,
+        code=code("evaluate_outliers.py"),
     script:
         "../scripts/evaluate_outliers.py"
 

@@ -38,13 +38,15 @@ rule plot_clusters:
         "../scripts/plot_clusters.py"
 
 
-rule plot_cluster_samples:
+# One job per clustering draws both of its figures (sample grid, contingency): the two
+# read the same tables, and a job's start-up costs more than either figure.
+rule plot_clustering:
     input:
         labels=rules.cluster.output.labels,
         manifest=rules.make_manifest.output.manifest,
         thumbnails=thumbnails_dir,
     output:
-        png=report(
+        samples=report(
             f"{ANALYSIS}/figures/samples/{{method}}.png",
             caption="../report/samples.rst",
             category="Clusters",
@@ -56,34 +58,7 @@ rule plot_cluster_samples:
                 "figure": "samples {method}",
             },
         ),
-    log:
-        f"{LOGS}/plot_cluster_samples/{{method}}.log",
-    benchmark:
-        f"{BENCH}/plot_cluster_samples/{{method}}.tsv"
-    wildcard_constraints:
-        method="|".join(CLUSTER),
-    group:
-        "post-{dataset}-{encoder}-{features}"
-    conda:
-        "../envs/medembed.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        code=code("plot_cluster_samples.py"),
-        n_samples=config["plot"]["samples_per_cluster"],
-        max_clusters=config["plot"]["max_clusters_shown"],
-    script:
-        "../scripts/plot_cluster_samples.py"
-
-
-rule plot_contingency:
-    input:
-        labels=rules.cluster.output.labels,
-        manifest=rules.make_manifest.output.manifest,
-    output:
-        png=report(
+        contingency=report(
             f"{ANALYSIS}/figures/contingency/{{method}}.png",
             caption="../report/contingency.rst",
             category="Clusters",
@@ -96,9 +71,9 @@ rule plot_contingency:
             },
         ),
     log:
-        f"{LOGS}/plot_contingency/{{method}}.log",
+        f"{LOGS}/plot_clustering/{{method}}.log",
     benchmark:
-        f"{BENCH}/plot_contingency/{{method}}.tsv"
+        f"{BENCH}/plot_clustering/{{method}}.tsv"
     wildcard_constraints:
         method="|".join(CLUSTER),
     group:
@@ -110,9 +85,11 @@ rule plot_contingency:
         mem_mb=2000,
         runtime=10,
     params:
-        code=code("plot_contingency.py"),
+        code=code("plot_clustering.py"),
+        n_samples=config["plot"]["samples_per_cluster"],
+        max_clusters=config["plot"]["max_clusters_shown"],
     script:
-        "../scripts/plot_contingency.py"
+        "../scripts/plot_clustering.py"
 
 
 rule plot_reductions:

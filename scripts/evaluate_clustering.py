@@ -1,4 +1,5 @@
-"""Rule evaluate_clustering: agreement with every label column, plus internal quality."""
+"""Rule evaluate_clustering: every clustering of a feature set against every label column,
+plus internal quality (one job for all: scoring a table takes far less than a job's start)."""
 
 from typing import TYPE_CHECKING
 
@@ -8,17 +9,18 @@ from medembed.workflow import job_logging
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
-with job_logging(snakemake.log[0]):
-    labels = io.read_table(snakemake.input.labels)
-    table = tl.evaluate_clustering(
-        labels,
-        io.read_table(snakemake.input.manifest),
-        io.read_table_params(snakemake.input.manifest).get("label_columns", []),
-        features=io.read_array(snakemake.input.features, mmap=True),
-        label_fraction=io.read_table_params(snakemake.input.labels).get("label_fraction"),
-    )
-    table.insert(0, "params_hash", tl.params_hash(io.read_table_params(snakemake.input.labels)))
-    table.insert(0, "features", snakemake.wildcards.features)
-    table.insert(0, "method", snakemake.wildcards.method)
-    table.insert(0, "kind", "cluster")
-    io.write_table(snakemake.output.metrics, table)
+with job_logging(snakemake.log[0]) as log:
+    manifest = io.read_table(snakemake.input.manifest)
+    label_columns = io.read_table_params(snakemake.input.manifest).get("label_columns", [])
+    features = io.read_array(snakemake.input.features, mmap=True)
+    tables = []
+    for method, path in zip(snakemake.params.methods, snakemake.input.labels, strict=True):
+        params = io.read_table_params(path)
+        table = tl.evaluate_clustering(
+            io.read_table(path), manifest, label_columns, features=features,
+            label_fraction=params.get("label_fraction"),
+        )
+        tables.append(tl.tag_metrics(table, kind="cluster", method=method,
+                                     features=snakemake.wildcards.features, params=params))
+        log.info("%s: %d metrics rows", method, len(table))
+    io.write_table(snakemake.output.metrics, tl.concat_metrics(tables))

@@ -1,4 +1,4 @@
-"""Rule evaluate_outliers: one detector's AUROC/AP against the dataset's known anomalies."""
+"""Rule evaluate_outliers: every detector's AUROC/AP against the dataset's known anomalies."""
 
 from typing import TYPE_CHECKING
 
@@ -9,10 +9,13 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_logging(snakemake.log[0]):
-    scores = io.read_table(snakemake.input.scores)
-    table = tl.evaluate_outliers(scores, io.read_table(snakemake.input.manifest), snakemake.params.anomaly)
-    table.insert(0, "params_hash", tl.params_hash(io.read_table_params(snakemake.input.scores)))
-    table.insert(0, "features", snakemake.wildcards.features)
-    table.insert(0, "method", snakemake.wildcards.method)
-    table.insert(0, "kind", "outliers")
-    io.write_table(snakemake.output.metrics, table)
+    manifest = io.read_table(snakemake.input.manifest)
+    tables = [
+        tl.tag_metrics(
+            tl.evaluate_outliers(io.read_table(path), manifest, snakemake.params.anomaly),
+            kind="outliers", method=method, features=snakemake.wildcards.features,
+            params=io.read_table_params(path),
+        )
+        for method, path in zip(snakemake.params.methods, snakemake.input.scores, strict=True)
+    ]
+    io.write_table(snakemake.output.metrics, tl.concat_metrics(tables))

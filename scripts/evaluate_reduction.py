@@ -14,8 +14,8 @@ with job_logging(snakemake.log[0]):
     # Metrics read a sample of rows: map the features instead of loading them.
     emb, feats = io.read_array(snakemake.input.emb), io.read_array(snakemake.input.features, mmap=True)
     table = pd.DataFrame(tl.reduction_metrics(feats.X, emb.X))
-    table.insert(0, "params_hash", tl.params_hash(emb.params))
-    table.insert(0, "features", snakemake.wildcards.features)
-    table.insert(0, "method", snakemake.wildcards.method)
-    table.insert(0, "kind", "reduce")
-    io.write_table(snakemake.output.metrics, table)
+    io.write_table(
+        snakemake.output.metrics,
+        tl.tag_metrics(table, kind="reduce", method=snakemake.wildcards.method,
+                       features=snakemake.wildcards.features, params=emb.params),
+    )

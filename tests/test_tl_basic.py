@@ -181,6 +181,28 @@ def test_evaluate_outliers_against_known_anomalies(blobs):
         tl.evaluate_outliers(table, manifest, {"column": "nope", "values": ["x"]})
 
 
+def test_metrics_of_several_results_share_one_table(blobs):
+    """evaluate_clustering's job scores every clustering of a feature set in one table:
+    each row keyed by kind, method, features and its own params hash."""
+    X, y = blobs
+    ids = [f"i{k}" for k in range(len(X))]
+    manifest = pd.DataFrame({"id": ids, "truth": y.astype(str)})
+    parts = []
+    for k in (2, 4):
+        model = tl.make_clusterer("kmeans", n_clusters=k).fit(X)
+        rows = tl.evaluate_clustering(tl.cluster_table(ids, model), manifest, ["truth"])
+        parts.append(tl.tag_metrics(rows, kind="cluster", method=f"kmeans{k}", features="image",
+                                    params={"n_clusters": k}))
+    table = tl.concat_metrics(parts)
+    assert list(table.columns[:4]) == ["kind", "method", "features", "params_hash"]
+    nmi = table[table["metric"] == "nmi"].set_index("method")["value"]
+    assert nmi["kmeans4"] == pytest.approx(1.0) and nmi["kmeans2"] < 0.8
+    assert table.groupby("method")["params_hash"].nunique().eq(1).all()
+    assert table["params_hash"].nunique() == 2
+    empty = tl.concat_metrics([])
+    assert empty.empty and list(empty.columns[:4]) == list(table.columns[:4])
+
+
 def _blobs_and_far_noise():
     from sklearn.datasets import make_blobs
 

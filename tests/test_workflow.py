@@ -181,9 +181,9 @@ def _expected_after_cluster_change(*methods: str) -> set[tuple[str, str]]:
         for m in methods:
             out |= {
                 ("cluster", f"{b}/cluster/{m}.parquet"),
-                ("evaluate_clustering", f"{b}/metrics/cluster/{m}.tsv"),
-                ("plot_cluster_samples", f"{b}/figures/samples/{m}.png"),
-                ("plot_contingency", f"{b}/figures/contingency/{m}.png"),
+                # one scoring job reads every clustering of the feature set
+                ("evaluate_clustering", f"{b}/metrics/clusterings.tsv"),
+                ("plot_clustering", f"{b}/figures/samples/{m}.png"),
             }
             if m == "finch":
                 out.add(("plot_finch", f"{b}/figures/finch.png"))
@@ -236,9 +236,9 @@ def test_editing_the_metrics_module_reruns_only_the_evaluation(demo_run):
     for ds in CONFIG["datasets"]:
         b = f"results/{ds}/{ENC}/image"
         expected |= _metrics_jobs(b)
-        expected |= {("evaluate_clustering", f"{b}/metrics/cluster/{m}.tsv") for m in CONFIG["cluster"]}
+        expected |= {("evaluate_clustering", f"{b}/metrics/clusterings.tsv"),
+                     ("evaluate_outliers", f"{b}/metrics/outliers.tsv")}
         expected |= {("evaluate_reduction", f"{b}/metrics/reduce/{m}.tsv") for m in CONFIG["reduce"]}
-        expected |= {("evaluate_outliers", f"{b}/metrics/outliers/{m}.tsv") for m in CONFIG["outliers"]}
         # the encoder comparison reads the default map's trustworthiness from these metrics
         expected |= {("probe_embedding", f"{b}/probe.tsv"), ("compare_encoders", f"results/{ds}/encoders.tsv")}
     with _edited(wf / "src/medembed/tl/_metrics.py"):
@@ -250,7 +250,7 @@ def test_editing_a_plotting_module_reruns_only_its_figures(demo_run):
     expected = set(RUN_WIDE)
     for ds in CONFIG["datasets"]:
         b = f"results/{ds}/{ENC}/image/figures/samples"
-        expected |= {("plot_cluster_samples", f"{b}/{m}.png") for m in CONFIG["cluster"]}
+        expected |= {("plot_clustering", f"{b}/{m}.png") for m in CONFIG["cluster"]}
     with _edited(wf / "src/medembed/pl/_samples.py"):
         assert _dry_run(wf, work) == expected
 

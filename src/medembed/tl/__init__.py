@@ -38,6 +38,8 @@ _LAZY = {
     "knn_accuracy": "._probe",
     "compare_embeddings": "._probe",
     "evaluate_outliers": "._evaluate",
+    "tag_metrics": "._evaluate",
+    "concat_metrics": "._evaluate",
 }
 
 __getattr__, __dir__, __all__ = attach(__name__, _LAZY)

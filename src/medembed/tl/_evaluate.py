@@ -1,4 +1,4 @@
-"""Score one result table against the manifest's labels (the evaluation rules' entry points)."""
+"""Score result tables against the manifest's labels (the evaluation rules' entry points)."""
 
 from __future__ import annotations
 
@@ -54,3 +54,26 @@ def evaluate_clustering(
         rows += [{**r, "supervision": supervision.get("supervision", "none"), "scored_on": "all"} for r in internal]
     return pd.DataFrame(rows)
 
+
+
+#: The key columns in front of every row of ``metrics.tsv``.
+METRICS_KEYS = ("kind", "method", "features", "params_hash")
+
+
+def tag_metrics(table: pd.DataFrame, *, kind: str, method: str, features: str, params: dict) -> pd.DataFrame:
+    """One result's metrics rows with the key columns of ``metrics.tsv`` in front: what was
+    scored (``kind``, ``method``), on which feature set, and a hash of its parameters."""
+    from ._api import params_hash
+
+    table = table.copy()
+    for col, value in zip(reversed(METRICS_KEYS), (params_hash(params), features, method, kind)):
+        table.insert(0, col, value)
+    return table
+
+
+def concat_metrics(tables) -> pd.DataFrame:
+    """Rows of several results in one table (empty, with the key columns, for none)."""
+    tables = list(tables)
+    if not tables:
+        return pd.DataFrame(columns=[*METRICS_KEYS, "label", "metric", "value"])
+    return pd.concat(tables, ignore_index=True)
