@@ -246,6 +246,29 @@ def test_dbscan_auto_eps_from_the_k_distance_knee(caplog):
     assert knee(np.r_[np.linspace(1, 1.1, 90), np.linspace(5, 9, 10)]) == 89
 
 
+def test_tsne_picks_barnes_hut_for_small_n_and_keeps_an_explicit_method():
+    """The FFT grid has a fixed cost of about 10 CPU-seconds whatever n is: below
+    10,000 points ``auto`` takes Barnes-Hut (openTSNE's rule), an explicit choice is kept."""
+    from medembed.tl.reduce._tsne import BH_BELOW, TSNEReducer
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    X = (rng.normal(size=(3, 16))[y] * 3 + rng.normal(size=(120, 16))).astype(np.float32)
+    auto = TSNEReducer(perplexity=10, n_iter=250).fit(X)
+    assert auto.negative_gradient_method_ == "bh" and 120 < BH_BELOW
+    assert auto.effective_params_["negative_gradient_method"] == "bh"
+    assert auto.get_params()["negative_gradient_method"] == "auto"
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    pred = KMeans(3, n_init=5, random_state=0).fit_predict(auto.embedding_)
+    assert adjusted_rand_score(y, pred) == pytest.approx(1.0)
+    fft = TSNEReducer(perplexity=10, n_iter=1, negative_gradient_method="fft").fit(X)
+    assert fft.negative_gradient_method_ == "fft"
+    with pytest.raises(ValueError, match="negative_gradient_method"):
+        TSNEReducer(negative_gradient_method="exact").fit(X)
+
+
 def test_tsne_perplexity_clamp_is_logged_and_recorded(caplog):
     import logging
 
@@ -256,11 +279,11 @@ def test_tsne_perplexity_clamp_is_logged_and_recorded(caplog):
         r = TSNEReducer(n_components=3, perplexity=30.0, n_iter=1).fit(X)  # 3-D: Barnes-Hut, fast on 40 points
     assert "perplexity=30 needs more than 90 samples; using perplexity=13" in caplog.text
     assert r.perplexity_ == 13.0 and r.get_params()["perplexity"] == 30.0
-    assert r.effective_params_ == {"perplexity": 13.0, "n_neighbors": 39}
+    assert r.effective_params_ == {"perplexity": 13.0, "n_neighbors": 39, "negative_gradient_method": "bh"}
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         ok = TSNEReducer(n_components=3, perplexity=5.0, n_iter=1).fit(X)
-    assert caplog.text == "" and ok.effective_params_ == {"perplexity": 5.0, "n_neighbors": 15}
+    assert caplog.text == "" and ok.effective_params_ == {"perplexity": 5.0, "n_neighbors": 15, "negative_gradient_method": "bh"}
 
 
 def test_neighbors_clamp_is_logged_and_recorded(caplog):

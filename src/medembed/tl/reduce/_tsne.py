@@ -9,9 +9,13 @@ from .._base import BaseReducer
 
 log = logging.getLogger(__name__)
 
+#: Below this many samples ``negative_gradient_method="auto"`` uses Barnes-Hut (openTSNE's rule).
+BH_BELOW = 10_000
+
 
 class TSNEReducer(BaseReducer):
-    """t-SNE through openTSNE (FFT-accelerated interpolation, Linderman et al. 2019).
+    """t-SNE through openTSNE: Barnes-Hut below 10,000 points, FFT-accelerated
+    interpolation (Linderman et al. 2019) from there on.
 
     Same objective as the tutorial's ``sklearn.manifold.TSNE(perplexity=30)``, with
     PCA initialisation and openTSNE's default exaggeration schedule; it scales to
@@ -21,6 +25,13 @@ class TSNEReducer(BaseReducer):
     kNN graph (its first ``3 * perplexity`` neighbours) instead of searching again;
     the graph must have at least that many neighbours (90 for perplexity 30). Without
     ``knn`` the graph is computed with :func:`medembed.pp.neighbors`.
+
+    ``negative_gradient_method="auto"`` follows openTSNE's own rule (``bh`` below 10,000
+    samples, ``fft`` above): the FFT grid costs about 10 CPU-seconds per 750 iterations
+    whatever n is (it grows with the map's extent, not with n), so on 120 points it took
+    11 s where Barnes-Hut takes 0.4 s, on 600 points 14 s against 1.7 s, on 3,000 21 s
+    against 14 s (same maps up to the optimiser's noise; benchmarks/tsne_methods.py). The
+    method used is ``negative_gradient_method_`` and part of ``effective_params_``.
 
     On fewer than ``3 * perplexity + 1`` samples the perplexity is lowered to
     ``(n - 1) / 3`` with a logged warning; the value used is ``perplexity_`` and, with the
@@ -33,6 +44,7 @@ class TSNEReducer(BaseReducer):
         "n_iter": [Interval(int, 1, None, closed="left")],
         "metric": [Options("cosine", "euclidean")],
         "initialization": [Options("pca", "spectral", "random")],
+        "negative_gradient_method": [Options("auto", "fft", "bh")],
         "random_state": [int, None],
         "n_jobs": [int],
     }
@@ -45,6 +57,7 @@ class TSNEReducer(BaseReducer):
         n_iter=750,
         metric="cosine",
         initialization="pca",
+        negative_gradient_method="auto",
         random_state=42,
         n_jobs=1,
     ):
@@ -53,6 +66,7 @@ class TSNEReducer(BaseReducer):
         self.n_iter = n_iter
         self.metric = metric
         self.initialization = initialization
+        self.negative_gradient_method = negative_gradient_method
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -80,7 +94,12 @@ class TSNEReducer(BaseReducer):
             n_jobs=self.n_jobs,
             random_state=self.random_state,
         )
-        method = "fft" if self.n_components <= 2 else "bh"
+        method = self.negative_gradient_method
+        if method == "auto":  # openTSNE's own rule
+            method = "bh" if n < BH_BELOW else "fft"
+        if self.n_components > 2:  # interpolation works in 1-D and 2-D only
+            method = "bh"
+        self.negative_gradient_method_ = method
         tsne = TSNE(
             n_components=self.n_components,
             n_iter=self.n_iter,
@@ -94,7 +113,11 @@ class TSNEReducer(BaseReducer):
             tsne.fit(X.astype(np.float64), affinities=aff), dtype=np.float32
         )
         self.n_neighbors_ = nb.n_neighbors
-        self.effective_params_ = {"perplexity": perplexity, "n_neighbors": int(nb.n_neighbors)}
+        self.effective_params_ = {
+            "perplexity": perplexity,
+            "n_neighbors": int(nb.n_neighbors),
+            "negative_gradient_method": method,
+        }
         return self
 
     def fit_transform(self, X, y=None, *, knn=None):
