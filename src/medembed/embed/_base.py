@@ -56,6 +56,10 @@ class Encoder(abc.ABC):
     fast_cpu: bool | str = False
     #: images on which the fast path must agree with eager before it is used.
     fast_cpu_check: int = 256
+    #: run the tower in channels-last (NHWC) memory: oneDNN's convolutions are faster so
+    #: (EfficientNet-Lite0 on 2 CPU cores: 0.69x the CPU time, cosine to NCHW 0.9999999).
+    #: Same arithmetic in another order; a layout, not an approximation.
+    channels_last: bool = False
 
     def __init__(self) -> None:
         self.model = None
@@ -78,6 +82,10 @@ class Encoder(abc.ABC):
     def load(self, device="cpu") -> Encoder:
         self.device = select_device(device) if isinstance(device, str) else device
         self.model = self._build().to(self.device).eval()
+        if self.channels_last:
+            import torch
+
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.fast_ = None
         if self.fast_cpu:
             from ._fast import FastPath
@@ -86,6 +94,10 @@ class Encoder(abc.ABC):
         return self
 
     def encode_images(self, batch):
+        if self.channels_last and batch.dim() == 4:
+            import torch
+
+            batch = batch.contiguous(memory_format=torch.channels_last)
         if self.fast_ is not None:
             return self.fast_(batch)
         return self._features(self.image_tower(), batch)

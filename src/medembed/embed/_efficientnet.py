@@ -39,6 +39,7 @@ class EfficientNetLite(Encoder):
     variant = "efficientnet-lite0"
     name = "efficientnet_lite0"
     dim = 1280
+    channels_last = True
 
     def __init__(
         self,
