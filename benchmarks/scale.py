@@ -6,13 +6,18 @@ real encoder embeddings), 1 % outliers in random directions, and 0.5 % near-copi
 of other images (cosine >= 0.99), with a random 80/20 train/test split so some
 copies leak across it. Rows are L2-normalised.
 
-Every stage runs through the package (``medembed.pp`` / ``medembed.tl``) with its
-default parameters, except the data-dependent ones a user must set anyway
-(``n_clusters`` = the planted number, DBSCAN's ``eps`` from the k-distance
-heuristic, HDBSCAN's ``min_cluster_size`` scaled to n). The shared kNN graph is
-built once with 90 neighbours (t-SNE's 3 x perplexity) and reused by t-SNE, UMAP,
-spectral clustering, kNN/LOF outliers and near-duplicate detection. Density
-clusterers, GMMs and Mahalanobis/KHM k-means run on PCA-50, as in the workflow.
+Every stage is what a workflow run with ``--config`` (default config/config.yaml)
+computes: the methods configured under ``reduce``, ``cluster`` and ``outliers``, with
+their parameters, built through the registry (``tl.make_reducer`` / ``make_clusterer`` /
+``make_outlier_detector``) with the job's runtime settings; the methods listed in
+``pca.methods`` read the PCA features, the ones in ``registry.USES_KNN`` the one shared
+kNN graph (``neighbors``), built once and also used for near-duplicates
+(``duplicates.threshold``). So its figures describe what a user runs. The only changes,
+printed at the start, are data-dependent ones a user must make anyway (see
+:func:`overrides`): every ``n_clusters`` = the planted number, FINCH's partition with that
+many clusters (``req_clust``) instead of its finest level, and HDBSCAN's
+``min_cluster_size`` scaled to n. ``--skip`` leaves methods out (default: the hyperbolic
+clusterings, which have their own benchmarks).
 
 Prints per-stage seconds, current and peak RSS, and ARI on the planted clusters
 (inliers only; noise counts as its own label). Then, on a 20,000-point subset, the
@@ -30,31 +35,20 @@ import gc
 import resource
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import psutil
-from threadpoolctl import threadpool_limits
+import yaml
 
-from medembed import pp
-from medembed.tl import outlier_table
+from medembed import pp, registry, tl
 from medembed.tl._duplicates import near_duplicates
 from medembed.tl._metrics import internal_metrics, outlier_metrics, reduction_metrics
-from medembed.tl.cluster._dbscan import DBSCANClusterer
-from medembed.tl.cluster._finch import FINCHClusterer
-from medembed.tl.cluster._gmm import GMMClusterer
-from medembed.tl.cluster._hdbscan import HDBSCANClusterer
-from medembed.tl.cluster._khm import KernelKHarmonicMeans, KHarmonicMeans
-from medembed.tl.cluster._kmeans import KMeansClusterer
-from medembed.tl.cluster._mahalanobis import MahalanobisKMeans
-from medembed.tl.cluster._spectral import SpectralClusterer
 from medembed.tl.outliers._consensus import consensus
-from medembed.tl.outliers._gmm_density import GMMDensityOutliers
-from medembed.tl.outliers._isolation_forest import IsolationForestDetector
-from medembed.tl.outliers._knn import KNNDistanceOutliers, LOFOutliers
-from medembed.tl.outliers._pca_error import PCAReconstructionOutliers
-from medembed.tl.reduce._hnne import HNNEReducer
-from medembed.tl.reduce._tsne import TSNEReducer
-from medembed.tl.reduce._umap import UMAPReducer
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Methods with their own benchmark (benchmarks/hyphc_scale.py, hyphc_learned_scale.py).
+SKIP = ("hyphc", "hyphc_learned")
 
 GIB = 1024**3
 
@@ -130,74 +124,126 @@ def ari_kmeans_on_map(Y, truth, k):
     return float(adjusted_rand_score(truth[keep], pred[keep]))
 
 
-def run_stages(X, labels, is_out, split, dup_of, k, n_jobs):
+def load_config(path) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def overrides(config: dict, n: int, k: int, skip=()) -> dict:
+    """The data-dependent parameters the benchmark sets on top of the config, by (stage, name).
+
+    Every configured ``n_clusters`` becomes the planted number ``k``; FINCH reports the
+    partition with ``k`` clusters (``req_clust``) instead of its finest level (about n / 12
+    first-neighbour groups, which no ARI can judge); HDBSCAN's ``min_cluster_size`` grows
+    with n (``max(configured, n // 1000)``). Nothing else differs from the config.
+    """
+    out = {}
+    for name, params in (config.get("cluster") or {}).items():
+        if name in skip:
+            continue
+        params = params or {}
+        if "n_clusters" in params:
+            out[("cluster", name)] = {"n_clusters": k}
+        if name == "finch":
+            out[("cluster", name)] = {"req_clust": k}
+        if name == "hdbscan":
+            mcs = max(int(params.get("min_cluster_size", 5)), n // 1000)
+            out[("cluster", name)] = {"min_cluster_size": mcs}
+    return out
+
+
+def method_params(config: dict, stage: str, name: str, over: dict, n_jobs: int):
+    """(science params with the overrides, runtime settings) as a workflow job gets them."""
+    science, runtime = registry.split_runtime("method", config[stage][name])
+    science = {**science, **over.get((stage, name), {})}
+    return science, {**runtime, "n_jobs": n_jobs, "core_dist_n_jobs": n_jobs}
+
+
+def run_stages(X, labels, is_out, split, dup_of, k, n_jobs, config, skip=()):
     T = Timer()
     n = X.shape[0]
+    pca_methods = set(config.get("pca", {}).get("methods", []))
+    n_pca = int(config.get("pca", {}).get("n_components", 50))
+    over = overrides(config, n, k, skip)
     print(f"\n== stages on {n} x {X.shape[1]} ({k} clusters, {is_out.sum()} outliers, "
           f"{(dup_of >= 0).sum()} planted near-copies) ==", flush=True)
-    g = T.run("knn graph (k=90)", pp.neighbors, X, n_neighbors=90, n_jobs=n_jobs)
+    print("  config overrides (data-dependent): "
+          + "; ".join(f"{st}.{nm} {p}" for (st, nm), p in over.items()), flush=True)
+    if skip:
+        print(f"  left out: {', '.join(skip)}", flush=True)
+    g = T.run(f"knn graph {config.get('neighbors', {})}", pp.neighbors, X, n_jobs=n_jobs, clamp=True,
+              **config.get("neighbors", {}))
     print(f"  {'':<22s} method {g.method}", flush=True)
-    P = T.run("pca-50", pp.pca, X, 50)
+    P = T.run(f"pca-{n_pca}", pp.pca, X, min(n_pca, *X.shape))
+
+    def inputs(name):
+        return (P if name in pca_methods else X), ({"knn": g} if name in registry.USES_KNN else {})
+
+    def label(stage, name, science):
+        where = f" pca{n_pca}" if name in pca_methods else ""
+        graph = " +knn" if name in registry.USES_KNN else ""
+        return f"{stage}.{name}{where}{graph} {science}"
 
     maps = {}
-    maps["tsne"] = T.run("t-SNE (shared knn)", lambda: TSNEReducer(n_jobs=n_jobs).fit(X, knn=g).embedding_)
-    maps["umap"] = T.run("UMAP (shared knn)", lambda: UMAPReducer(n_jobs=n_jobs).fit(X, knn=g).embedding_)
-    maps["hnne"] = T.run("h-NNE", lambda: HNNEReducer().fit(X).embedding_)
-    for name, Y in maps.items():
+    for name in config.get("reduce") or {}:
+        if name in skip:
+            continue
+        science, runtime = method_params(config, "reduce", name, over, n_jobs)
+        Z, kw = inputs(name)
+        maps[name] = T.run(label("reduce", name, science),
+                           lambda name=name, science=science, runtime=runtime, Z=Z, kw=kw:
+                           tl.make_reducer(name, runtime=runtime, **science).fit_transform(Z, **kw))
         T.rows.append({"stage": f"  k-means on {name} map", "seconds": 0, "cpu": 0, "rss": None,
-                       "peak": None, "ari": ari_kmeans_on_map(Y, labels, k)})
+                       "peak": None, "ari": ari_kmeans_on_map(maps[name], labels, k)})
         print(f"  {'':<22s} ARI of k-means({k}) on the {name} map {T.rows[-1]['ari']:.4f}")
 
-    lab = {}
-    # sklearn's OpenMP k-means oversubscribes the cores when BLAS threads too (5x slower here)
-    with threadpool_limits(1, user_api="blas"):
-        lab["kmeans"] = T.run("kmeans", lambda: KMeansClusterer(n_clusters=k).fit(X).labels_)
-    T.ari(labels, lab["kmeans"])
-    knn_p = pp.neighbors(P, n_neighbors=5, metric="euclidean", n_jobs=n_jobs)
-    eps = round(1.2 * float(np.median(knn_p.distances[:, 4])), 3)
-    lab["dbscan"] = T.run(f"dbscan pca50 eps={eps}",
-                          lambda: DBSCANClusterer(eps=eps, min_samples=5, n_jobs=n_jobs).fit(P).labels_)
-    T.ari(labels, lab["dbscan"])
-    mcs = max(5, n // 1000)
-    lab["hdbscan"] = T.run(f"hdbscan pca50 mcs={mcs}",
-                           lambda: HDBSCANClusterer(min_cluster_size=mcs, min_samples=10,
-                                                    core_dist_n_jobs=n_jobs).fit(P).labels_)
-    T.ari(labels, lab["hdbscan"])
-    lab["finch"] = T.run("finch (req_clust=k)", lambda: FINCHClusterer(req_clust=k).fit(X).labels_)
-    T.ari(labels, lab["finch"])
-    lab["kmeans_mahalanobis"] = T.run("mahalanobis km pca50",
-                                      lambda: MahalanobisKMeans(n_clusters=k).fit(P).labels_)
-    T.ari(labels, lab["kmeans_mahalanobis"])
-    lab["khm"] = T.run("khm pca50", lambda: KHarmonicMeans(n_clusters=k).fit(P).labels_)
-    T.ari(labels, lab["khm"])
-    lab["kernel_khm"] = T.run("kernel khm pca50", lambda: KernelKHarmonicMeans(n_clusters=k).fit(P).labels_)
-    T.ari(labels, lab["kernel_khm"])
-    gmm = T.run("gmm pca50 (BIC)", lambda: GMMClusterer().fit(P))
-    print(f"  {'':<22s} BIC chose {gmm.n_components_} components", flush=True)
-    lab["gmm"] = gmm.labels_
-    T.ari(labels, lab["gmm"])
-    lab["spectral"] = T.run("spectral (shared knn)",
-                            lambda: SpectralClusterer(n_clusters=k, n_jobs=n_jobs).fit(X, knn=g).labels_)
-    T.ari(labels, lab["spectral"])
+    models = {}
+    for name in config.get("cluster") or {}:
+        if name in skip:
+            continue
+        science, runtime = method_params(config, "cluster", name, over, n_jobs)
+        Z, kw = inputs(name)
+        truth = labels if name in registry.SEMI_SUPERVISED else None
+        model = T.run(label("cluster", name, science),
+                      lambda name=name, science=science, runtime=runtime, Z=Z, kw=kw, truth=truth:
+                      tl.fit_clusterer(tl.make_clusterer(name, runtime=runtime, **science), Z,
+                                       truth, **kw))
+        if getattr(model, "effective_params_", None):
+            print(f"  {'':<22s} effective {model.effective_params_}", flush=True)
+        if hasattr(model, "n_components_"):
+            print(f"  {'':<22s} {model.n_components_} components", flush=True)
+        models[name] = model
+        T.ari(labels, model.labels_)
 
     ids = np.arange(n).astype(str)
     tables = {}
-    for name, make, Z, kw in [
-        ("isolation_forest", lambda: IsolationForestDetector(n_jobs=n_jobs), X, {}),
-        ("gmm_density", GMMDensityOutliers, P, {}),
-        ("pca_error", PCAReconstructionOutliers, X, {}),
-        ("knn_distance", KNNDistanceOutliers, None, {"knn": g}),
-        ("lof", LOFOutliers, None, {"knn": g}),
-    ]:
-        det = T.run(f"outliers {name}", lambda make=make, Z=Z, kw=kw: make().fit(Z, **kw))
-        tables[name] = outlier_table(ids, det)
+    for name in config.get("outliers") or {}:
+        if name in skip:
+            continue
+        science, runtime = method_params(config, "outliers", name, over, n_jobs)
+        Z, kw = inputs(name)
+        src = registry.OUTLIERS_FROM_CLUSTER.get(name)
+        if src is not None:
+            if src not in models:
+                print(f"  outliers {name}: needs cluster.{src}; left out", flush=True)
+                continue
+            kw["clusters"] = tl.cluster_table(ids, models[src])
+        src = registry.OUTLIERS_FROM_MODEL.get(name)
+        if src in models and (src in pca_methods) == (name in pca_methods):
+            kw["mixture"] = tl.model_artifacts(models[src])
+        det = T.run(label("outliers", name, science),
+                    lambda name=name, science=science, runtime=runtime, Z=Z, kw=kw:
+                    tl.make_outlier_detector(name, runtime=runtime, **science).fit(Z, **kw))
+        tables[name] = tl.outlier_table(ids, det)
         m = {r["metric"]: r["value"] for r in outlier_metrics(det.scores_, is_out)}
         print(f"  {'':<22s} AUROC {m['auroc']:.4f}  AP {m['average_precision']:.4f}", flush=True)
-    cons = T.run("outliers consensus", consensus, tables)
-    m = {r["metric"]: r["value"] for r in outlier_metrics(cons["score"].to_numpy(), is_out)}
-    print(f"  {'':<22s} AUROC {m['auroc']:.4f}  AP {m['average_precision']:.4f}", flush=True)
+    if tables:
+        cons = T.run("outliers consensus", consensus, tables)
+        m = {r["metric"]: r["value"] for r in outlier_metrics(cons["score"].to_numpy(), is_out)}
+        print(f"  {'':<22s} AUROC {m['auroc']:.4f}  AP {m['average_precision']:.4f}", flush=True)
 
-    pairs, sets, summary = T.run("near-duplicates", near_duplicates, g, 0.98, split)
+    threshold = float(config.get("duplicates", {}).get("threshold", 0.98))
+    pairs, sets, summary = T.run("near-duplicates", near_duplicates, g, threshold, split)
     planted = dup_of >= 0
     found = set(map(tuple, np.sort(pairs[["i", "j"]].to_numpy(), axis=1).tolist()))
     truth_pairs = {tuple(sorted((int(i), int(dup_of[i])))) for i in np.flatnonzero(planted)}
@@ -206,16 +252,21 @@ def run_stages(X, labels, is_out, split, dup_of, k, n_jobs):
     print(f"  {'':<22s} sets {summary['n_sets']}, planted-pair recall {recall:.3f}, "
           f"cross-split sets {summary['n_cross_split_sets']} (planted {cross_truth})", flush=True)
 
-    im = T.run("internal metrics", internal_metrics, X, lab["kmeans"])
-    print(f"  {'':<22s} " + "  ".join(f"{r['metric']} {r['value']:.3f}" for r in im), flush=True)
+    if "kmeans" in models:
+        im = T.run("internal metrics (kmeans)", internal_metrics, X, models["kmeans"].labels_)
+        print(f"  {'':<22s} " + "  ".join(f"{r['metric']} {r['value']:.3f}" for r in im), flush=True)
     for name in ("tsne", "umap"):
-        rm = T.run(f"reduction metrics {name}", reduction_metrics, X, maps[name])
-        print(f"  {'':<22s} " + "  ".join(f"{r['metric']} {r['value']:.3f}" for r in rm), flush=True)
+        if name in maps:
+            rm = T.run(f"reduction metrics {name}", reduction_metrics, X, maps[name])
+            print(f"  {'':<22s} " + "  ".join(f"{r['metric']} {r['value']:.3f}" for r in rm), flush=True)
     return T
 
 
-def compare_tutorial(X, n_jobs):
-    """Our kNN/t-SNE/UMAP against the tutorial's calls on the same data, same process."""
+def compare_tutorial(X, n_jobs, config):
+    """Our kNN/t-SNE/UMAP (as configured) against the tutorial's calls on the same data, same process.
+
+    benchmarks/tutorial.py compares all nine of the tutorial's calls.
+    """
     import umap
     from sklearn.manifold import TSNE
     from sklearn.neighbors import NearestNeighbors
@@ -223,16 +274,18 @@ def compare_tutorial(X, n_jobs):
     n = X.shape[0]
     print(f"\n== {n} points: ours vs the tutorial's calls ==", flush=True)
     t = time.perf_counter()
-    g = pp.neighbors(X, n_neighbors=90, n_jobs=n_jobs)
+    g = pp.neighbors(X, n_jobs=n_jobs, clamp=True, **config.get("neighbors", {}))
     t_knn = time.perf_counter() - t
     t = time.perf_counter()
     NearestNeighbors(n_neighbors=91).fit(X).kneighbors(X)
     t_knn_ref = time.perf_counter() - t
     t = time.perf_counter()
-    TSNEReducer(n_jobs=n_jobs).fit(X, knn=g)
+    science, runtime = method_params(config, "reduce", "tsne", {}, n_jobs)
+    tl.make_reducer("tsne", runtime=runtime, **science).fit(X, knn=g)
     t_tsne = time.perf_counter() - t
     t = time.perf_counter()
-    UMAPReducer(n_jobs=n_jobs).fit(X, knn=g)
+    science, runtime = method_params(config, "reduce", "umap", {}, n_jobs)
+    tl.make_reducer("umap", runtime=runtime, **science).fit(X, knn=g)
     t_umap = time.perf_counter() - t
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -262,12 +315,19 @@ def main(argv=None):
     ap.add_argument("--compare-n", type=int, default=20_000,
                     help="subset size for the tutorial comparison; 0 skips it (default 20000)")
     ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--config", default=str(ROOT / "config" / "config.yaml"),
+                    help="methods and parameters (default config/config.yaml)")
+    ap.add_argument("--skip", default=",".join(SKIP),
+                    help=f"comma-separated methods left out (default {','.join(SKIP)})")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
     X, labels, is_out, split, dup_of = make_embeddings(args.n, args.d, args.k, seed=args.seed)
-    T = run_stages(X, labels, is_out, split, dup_of, args.k, args.n_jobs)
+    config = load_config(args.config)
+    print(f"config {args.config}", flush=True)
+    skip = tuple(m for m in args.skip.split(",") if m)
+    T = run_stages(X, labels, is_out, split, dup_of, args.k, args.n_jobs, config, skip)
     total = sum(r["seconds"] for r in T.rows)
     cpu = sum(r["cpu"] for r in T.rows)
     load = psutil.getloadavg()
@@ -282,7 +342,8 @@ def main(argv=None):
     print(f"  ARI >= 0.9 for every clustering: {'OK' if not low else 'MISSED ' + str(low)}")
     if args.compare_n:
         m = min(args.compare_n, args.n)
-        compare_tutorial(X[:m], args.n_jobs)
+        if "tsne" in config.get("reduce", {}) and "umap" in config.get("reduce", {}):
+            compare_tutorial(X[:m], args.n_jobs, config)
     print(f"\nwall time {time.perf_counter() - t0:.1f} s")
 
 
