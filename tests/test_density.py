@@ -1,0 +1,59 @@
+"""Density clusterers read PCA features in the shipped configs; the tutorial benchmark runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from medembed import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+DENSITY = ("hdbscan",)  # dbscan reads the shared graph for eps: auto (registry.USES_KNN)
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml"])
+def test_shipped_configs_put_density_clusterers_on_pca_or_the_graph(name):
+    cfg = yaml.safe_load((ROOT / "config" / name).read_text())
+    pca = set(cfg["pca"]["methods"])
+    for method in ("dbscan", "hdbscan"):
+        assert method in cfg["cluster"]
+        assert method in pca or method in registry.USES_KNN, (name, method)
+    for method in DENSITY:
+        assert method in pca, (name, method)
+    assert cfg["pca"]["n_components"] == 50
+
+
+def test_tutorial_benchmark_quick_recovers_planted_clusters():
+    import tutorial
+
+    lines = []
+    res = tutorial.run(n=600, d=32, k=4, warmup=0, skip=("tsne",), out=lines.append)
+    rows = {r["call"]: r for r in res["rows"]}
+    assert {"normalize", "dbscan", "hdbscan", "kmeans", "finch", "pca", "umap", "hnne"} <= set(rows)
+    assert "tsne" not in rows
+    assert any(c.startswith("PCA-") for c in rows) and any(c.startswith("kNN graph") for c in rows)
+    # hdbscan on PCA-50 finds the planted clusters as the tutorial's raw HDBSCAN does
+    assert rows["hdbscan"]["ari_ours"] >= 0.95
+    assert rows["hdbscan"]["ari_ours"] >= rows["hdbscan"]["ari_tutorial"] - 0.01
+    assert rows["umap"]["ari_ours"] >= 0.95
+    assert res["ratio"] == pytest.approx(res["ours"] / res["tutorial"])
+    assert any("ratio ours/tutorial" in line for line in lines)
+
+
+def test_scale_overrides_are_only_the_data_dependent_ones():
+    import scale
+
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    over = scale.overrides(cfg, n=100_000, k=10, skip=scale.SKIP)
+    assert over[("cluster", "kmeans")] == {"n_clusters": 10}
+    assert over[("cluster", "finch")] == {"req_clust": 10}
+    assert over[("cluster", "hdbscan")] == {"min_cluster_size": 100}
+    assert ("cluster", "dbscan") not in over and ("cluster", "gmm") not in over
+    assert not any(name in scale.SKIP for _, name in over)
+    science, runtime = scale.method_params(cfg, "cluster", "hdbscan", over, 2)
+    assert science == {"min_cluster_size": 100, "min_samples": 3}
+    assert runtime["core_dist_n_jobs"] == 2
