@@ -54,9 +54,9 @@ FEATURES = DEMO_CONFIG["features"]
 # Partitions that are a pure function of the embeddings: no randomness (dbscan, finch:
 # first-neighbour chains) or a fixed seed on the CPU (kmeans, gmm, hyphc).
 DETERMINISTIC = [m for m in ("dbscan", "kmeans", "finch", "gmm", "hyphc") if m in SLURM_CONFIG["cluster"]]
-# sbatch submissions at most. Measured on SLURM_CONFIG with the rules' groups: 25 sbatch
-# jobs for 52 snakemake jobs (make_manifest, 4 embedding shards, embed_images, 5
-# clusterings, 1 stability run, 2 maps, 3 detectors, thumbnails, the "pp-..." group =
+# sbatch submissions at most. Measured on SLURM_CONFIG with the rules' groups: 24 sbatch
+# jobs for 54 snakemake jobs (make_manifest, 4 embedding shards, embed_images, 5
+# clusterings, 2 stability runs, 2 maps, 3 detectors, thumbnails, the "pp-..." group =
 # build_knn + compute_pca, the "post-..." group = evaluations, consensus, duplicates,
 # probes, explorer and figures of the feature set); a group that falls apart adds dozens.
 MAX_SBATCH = 30
