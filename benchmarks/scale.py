@@ -184,12 +184,16 @@ def run_stages(X, labels, is_out, split, dup_of, k, n_jobs, config, skip=()):
         graph = " +knn" if name in registry.USES_KNN else ""
         return f"{stage}.{name}{where}{graph} {science}"
 
+    def configured(stage):
+        """(name, science params, runtime settings, input matrix, graph kwargs) of each
+        configured method of ``stage`` that is not skipped, as a workflow job gets them."""
+        for name in config.get(stage) or {}:
+            if name not in skip:
+                science, runtime = method_params(config, stage, name, over, n_jobs)
+                yield (name, science, runtime, *inputs(name))
+
     maps = {}
-    for name in config.get("reduce") or {}:
-        if name in skip:
-            continue
-        science, runtime = method_params(config, "reduce", name, over, n_jobs)
-        Z, kw = inputs(name)
+    for name, science, runtime, Z, kw in configured("reduce"):
         maps[name] = T.run(label("reduce", name, science),
                            lambda name=name, science=science, runtime=runtime, Z=Z, kw=kw:
                            tl.make_reducer(name, runtime=runtime, **science).fit_transform(Z, **kw))
@@ -198,11 +202,7 @@ def run_stages(X, labels, is_out, split, dup_of, k, n_jobs, config, skip=()):
         print(f"  {'':<22s} ARI of k-means({k}) on the {name} map {T.rows[-1]['ari']:.4f}")
 
     models = {}
-    for name in config.get("cluster") or {}:
-        if name in skip:
-            continue
-        science, runtime = method_params(config, "cluster", name, over, n_jobs)
-        Z, kw = inputs(name)
+    for name, science, runtime, Z, kw in configured("cluster"):
         truth = labels if name in registry.SEMI_SUPERVISED else None
         model = T.run(label("cluster", name, science),
                       lambda name=name, science=science, runtime=runtime, Z=Z, kw=kw, truth=truth:
@@ -217,11 +217,7 @@ def run_stages(X, labels, is_out, split, dup_of, k, n_jobs, config, skip=()):
 
     ids = np.arange(n).astype(str)
     tables = {}
-    for name in config.get("outliers") or {}:
-        if name in skip:
-            continue
-        science, runtime = method_params(config, "outliers", name, over, n_jobs)
-        Z, kw = inputs(name)
+    for name, science, runtime, Z, kw in configured("outliers"):
         src = registry.OUTLIERS_FROM_CLUSTER.get(name)
         if src is not None:
             if src not in models:
