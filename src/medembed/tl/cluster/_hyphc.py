@@ -39,6 +39,7 @@ hyperbolic lowest common ancestors (LCA), see :mod:`medembed.tl._hyperbolic`.
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 
@@ -57,6 +58,15 @@ from .._hyperbolic import (
 
 #: below this many leaves the similarities of a triplet batch come from an n x n table
 _DENSE_MAX_N = 4096
+#: auto budget (``n_triplets=None``, n <= _DENSE_MAX_N): optimiser steps per epoch, triplets
+#: per leaf and step (batch ~ 27 n: each leaf in ~80 triplets per step), smallest batch,
+#: and the leaf count x evaluations per epoch of keep_best (every step up to 512 leaves)
+AUTO_STEPS_PER_EPOCH = 60
+AUTO_TRIPLETS_PER_LEAF = 27
+AUTO_MIN_BATCH = 1024
+AUTO_EVAL_LEAVES = 512 * AUTO_STEPS_PER_EPOCH
+
+log = logging.getLogger(__name__)
 
 
 def n_choose_3(n: int) -> int:
@@ -163,6 +173,7 @@ def fit_poincare_leaves(
     desc: str = "HypHC",
     init_directions=None,
     block_learning_rate=None,
+    evals_per_epoch: int = 1,
 ):
     """Optimise HypHC leaf embeddings for the cosine similarities of unit rows ``U``.
 
@@ -240,6 +251,13 @@ def fit_poincare_leaves(
         torch.set_num_threads(1)
     try:
         n_batches = math.ceil(per_epoch / batch_size)
+        # with keep_best, the tree is scored after every eval_step-th batch and at epoch end
+        eval_step = max(1, n_batches // max(1, int(evals_per_epoch)))
+
+        def score(best):
+            E = current_embeddings()
+            cost = dasgupta_cost(decode_tree(E, float(radius_of().detach())), features=U)
+            return cost, (cost, E, epoch) if cost < best[0] else best
         bar = tqdm(total=epochs * n_batches, desc=desc, file=sys.stderr, disable=not progress, leave=False)
         for epoch in range(epochs):
             if use_all:
@@ -294,13 +312,12 @@ def fit_poincare_leaves(
                     opt.step()
                 running += float(loss.detach()) * (len(loc) if block_mode else len(t))
                 bar.update(1)
+                if evaluate and (b + 1) % eval_step == 0 and b + 1 < n_batches:
+                    best = score(best)[1]
             rec = {"epoch": epoch, "loss": running / per_epoch, "temperature": tau}
             if evaluate:
-                E = current_embeddings()
-                cost = dasgupta_cost(decode_tree(E, float(radius_of().detach())), features=U)
+                cost, best = score(best)
                 rec["dasgupta"] = cost
-                if cost < best[0]:
-                    best = (cost, E, epoch)
                 bar.set_postfix(loss=f"{rec['loss']:.4f}", cost=f"{cost:.4g}")
             history.append(rec)
             if anneal_every and (epoch + 1) % anneal_every == 0:
@@ -408,8 +425,31 @@ class HyperbolicHC(BaseClusterer):
 
     @staticmethod
     def default_n_triplets(n: int) -> int:
-        """Triplets per epoch when ``n_triplets=None``: ``clip(50 n, 1e6, 5e6)``."""
+        """The fixed per-epoch cap: ``clip(50 n, 1e6, 5e6)`` (the ``n_triplets=None`` budget
+        of ``n > 4096`` leaves and the warm start; smaller inputs get :meth:`auto_budget`)."""
         return int(min(max(50 * n, 1_000_000), 5_000_000))
+
+    @classmethod
+    def auto_budget(cls, n: int, batch_size: int) -> dict:
+        """Per-epoch budget for ``n_triplets=None``: ``n_triplets``, ``batch_size``, ``evals_per_epoch``.
+
+        Up to 4096 leaves an epoch is ``AUTO_STEPS_PER_EPOCH`` (60) steps of
+        ``clip(27 n, 1024, batch_size)`` triplets, capped at :meth:`default_n_triplets`, so
+        every leaf is in ~80 triplets per step whatever ``n`` (gradient noise per leaf stays
+        as low as with the old fixed 1e6 triplets per epoch at n ~ 150) and an epoch's
+        work grows with ``n``: at n = 120 it is 60 x 3240 triplets instead of ~1.1e6. With
+        keep_best the tree is scored after every step up to 512 leaves (an O(n d) decode
+        and cost), ``60 x 512 / n`` times per epoch above. Larger inputs keep the fixed
+        budget (block mode, warm start).
+        """
+        legacy = cls.default_n_triplets(n)
+        if n > _DENSE_MAX_N:
+            return {"n_triplets": legacy, "batch_size": int(batch_size), "evals_per_epoch": 1}
+        batch = int(min(batch_size, max(AUTO_MIN_BATCH, AUTO_TRIPLETS_PER_LEAF * n)))
+        per_epoch = int(min(legacy, AUTO_STEPS_PER_EPOCH * batch))
+        steps = math.ceil(per_epoch / batch)
+        evals = int(max(1, min(steps, AUTO_EVAL_LEAVES // n)))
+        return {"n_triplets": per_epoch, "batch_size": batch, "evals_per_epoch": evals}
 
     def _check_common(self, X):
         X = self._validate(X)
@@ -425,14 +465,23 @@ class HyperbolicHC(BaseClusterer):
 
     def _fit_unit_rows(self, U):
         n = U.shape[0]
-        n_trip = self.default_n_triplets(n) if self.n_triplets is None else self.n_triplets
+        if self.n_triplets is None:
+            budget = self.auto_budget(n, self.batch_size)
+        else:  # explicit: exactly as given
+            budget = {"n_triplets": int(self.n_triplets), "batch_size": int(self.batch_size), "evals_per_epoch": 1}
+        n_trip = budget["n_triplets"]
+        self.effective_params_ = {
+            **budget, "epochs": int(self.epochs), "triplet_visits": int(self.epochs) * n_trip,
+        }
+        log.info("%s: %d leaves, %d epochs x %d triplets (batches of %d, tree scored %d x per epoch)%s",
+                 type(self).__name__, n, self.epochs, n_trip, budget["batch_size"], budget["evals_per_epoch"],
+                 " [n_triplets=None: auto budget]" if self.n_triplets is None else "")
         kw = dict(
             dim=self.dim,
             temperature=self.temperature,
             init_size=self.init_size,
             max_scale=self.max_scale,
             epochs=self.epochs,
-            batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             anneal_every=self.anneal_every,
             anneal_factor=self.anneal_factor,
@@ -449,13 +498,14 @@ class HyperbolicHC(BaseClusterer):
             m = min(self.warm_start, n // 2)
             sub = np.sort(rng.choice(n, size=m, replace=False))
             Es, _ = fit_poincare_leaves(
-                U[sub], **{**kw, "desc": f"{type(self).__name__} warm start"},
+                U[sub], **{**kw, "desc": f"{type(self).__name__} warm start"}, batch_size=self.batch_size,
                 n_triplets=self.default_n_triplets(m) if self.n_triplets is None else self.n_triplets,
             )
             init_dirs = warm_start_directions(U, Es, sub)
             block_lr = 0.1 * self.learning_rate  # refine, do not undo, the coarse solution
         E, info = fit_poincare_leaves(
             U, init_directions=init_dirs, block_learning_rate=block_lr, n_triplets=n_trip,
+            batch_size=budget["batch_size"], evals_per_epoch=budget["evals_per_epoch"],
             desc=type(self).__name__, **kw,
         )
         self.embeddings_ = E
