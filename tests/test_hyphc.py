@@ -11,7 +11,14 @@ from scipy.cluster.hierarchy import is_valid_linkage, linkage
 from sklearn.metrics import adjusted_rand_score
 
 from medembed.tl import _hyperbolic as H
-from medembed.tl.cluster._hyphc import HyperbolicHC, all_triplets, n_choose_3, sample_triplets
+from medembed.tl.cluster import _hyphc
+from medembed.tl.cluster._hyphc import (
+    HyperbolicHC,
+    all_triplets,
+    fit_poincare_leaves,
+    n_choose_3,
+    sample_triplets,
+)
 from medembed.tl.cluster._hyphc_learned import (
     LearnedHyperbolicHC,
     _triplets_from_labels,
@@ -287,6 +294,85 @@ def test_deterministic_under_random_state():
         HyperbolicHC(random_state=1, **kw2).fit(X).embeddings_,
         HyperbolicHC(random_state=1, **kw2).fit(X).embeddings_,
     )
+
+
+def _record_budget(monkeypatch):
+    """Replace the optimiser by a stub that records its budget and returns random leaves."""
+    seen = {}
+
+    def fake(U, **kw):
+        seen.update(kw, n=len(U))
+        rng = np.random.default_rng(0)
+        E = H.unit_rows(rng.normal(size=(len(U), kw["dim"])), standardize=False) * 0.5
+        return E, {"history": [], "best_epoch": 0, "radius": 0.5}
+
+    monkeypatch.setattr(_hyphc, "fit_poincare_leaves", fake)
+    return seen
+
+
+def test_default_budget_scales_with_n(monkeypatch):
+    """n_triplets=None: an epoch's work grows with n. The old default ran ~1.1e6 triplets
+    per epoch at n = 120 (every triplet 4 times; 33.7M over 30 epochs, 36 s on 2 cores)."""
+    seen = _record_budget(monkeypatch)
+    X = np.random.default_rng(0).normal(size=(120, 8))
+    m = HyperbolicHC(n_clusters=6, progress=False, device="cpu").fit(X)
+    eff = m.effective_params_
+    steps = m.epochs * -(-eff["n_triplets"] // eff["batch_size"])
+    assert eff["triplet_visits"] == m.epochs * eff["n_triplets"] == seen["epochs"] * seen["n_triplets"]
+    assert eff["triplet_visits"] <= 6_000_000 and steps <= 1800, eff
+    assert seen["batch_size"] == eff["batch_size"] <= m.batch_size
+    assert seen["evals_per_epoch"] == eff["evals_per_epoch"] >= 1
+    # the budget grows with n and is capped by the fixed budget of large inputs
+    budgets = [HyperbolicHC.auto_budget(n, 8192) for n in (50, 120, 600, 2000, 4096, 10_000)]
+    per_epoch = [b["n_triplets"] for b in budgets]
+    assert per_epoch == sorted(per_epoch) and per_epoch[0] < per_epoch[2]
+    for n, b in zip((50, 120, 600, 2000, 4096, 10_000), budgets):
+        assert b["n_triplets"] <= HyperbolicHC.default_n_triplets(n) and b["batch_size"] <= 8192
+    assert budgets[-1]["n_triplets"] == HyperbolicHC.default_n_triplets(10_000)  # block mode: unchanged
+    assert HyperbolicHC.auto_budget(120, 512)["batch_size"] == 512  # batch_size is the cap
+
+
+def test_explicit_budget_is_kept(monkeypatch):
+    seen = _record_budget(monkeypatch)
+    X = np.random.default_rng(0).normal(size=(120, 8))
+    m = HyperbolicHC(n_clusters=6, epochs=7, n_triplets=12_345, batch_size=999, progress=False, device="cpu").fit(X)
+    assert (seen["epochs"], seen["n_triplets"], seen["batch_size"], seen["evals_per_epoch"]) == (7, 12_345, 999, 1)
+    assert m.effective_params_ == {
+        "n_triplets": 12_345, "batch_size": 999, "evals_per_epoch": 1, "epochs": 7, "triplet_visits": 7 * 12_345,
+    }
+    from medembed.tl._api import result_params
+
+    assert result_params(m)["effective"]["triplet_visits"] == 7 * 12_345
+    assert result_params(m)["n_triplets"] == 12_345
+
+
+def test_more_evaluations_never_keep_a_worse_tree():
+    """Scoring the tree within an epoch follows the same trajectory and keeps the best tree."""
+    X, _, _ = planted_hierarchy(n_top=2, n_sub=3, per=10, seed=3)
+    U = H.unit_rows(X)
+    kw = dict(n_triplets=20_000, batch_size=1000, epochs=4, random_state=0, device="cpu", progress=False)
+    costs = []
+    for evals in (1, 20):
+        E, info = fit_poincare_leaves(U, evals_per_epoch=evals, **kw)
+        costs.append(H.dasgupta_cost(H.decode_tree(E, info["radius"]), features=U))
+        losses = [h["loss"] for h in info["history"]]
+        if evals == 1:
+            ref = losses
+    assert losses == ref  # same optimisation
+    assert costs[1] <= costs[0] + 1e-9
+
+
+def test_planted_hierarchy_recovered_with_auto_budget():
+    """The scaled default budget (n = 108: 60 steps of ~2900 triplets per epoch) still
+    recovers both levels of a planted hierarchy."""
+    X, y_top, y_sub = planted_hierarchy()
+    m = HyperbolicHC(n_clusters=3, epochs=10, random_state=0, progress=False, device="cpu").fit(X)
+    assert m.effective_params_["n_triplets"] < 200_000
+    assert adjusted_rand_score(y_top, m.labels_) >= 0.9
+    assert adjusted_rand_score(y_sub, H.cut_linkage(m.linkage_, 9)) >= 0.9
+    U = H.unit_rows(X)
+    avg = H.dasgupta_cost(linkage(U, "average", metric="cosine"), features=U)
+    assert m.dasgupta_cost_ <= 1.01 * avg
 
 
 @pytest.mark.parametrize(
