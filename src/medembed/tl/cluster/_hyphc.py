@@ -17,6 +17,14 @@ hyperbolic lowest common ancestors (LCA), see :mod:`medembed.tl._hyperbolic`.
   come from one small Gram matrix (BLAS, no per-triplet gathers of ``d``-vectors) and every
   point of the block gets about 50 triplets per step; with plain uniform batches a point
   of a large dataset sees < 1 triplet per step and Adam turns that into a random walk.
+* Budget. ``n_triplets=None`` (the default) scales an epoch with ``n`` up to 4096 leaves
+  (:meth:`HyperbolicHC.auto_budget`): 60 steps of ``clip(27 n, 1024, batch_size)``
+  triplets, capped at ``clip(50 n, 1e6, 5e6)``, and keep_best scores the tree after every
+  step up to 512 leaves. The old fixed 1e6 triplets per epoch took 36 s on 120 leaves
+  (2 cores); the scaled budget ~5-8 s, with the same or a lower Dasgupta cost on iris,
+  wine, breast_cancer and digits (benchmarks/hyphc_dasgupta.py --compare). Explicit
+  ``n_triplets``, ``epochs`` and ``batch_size`` are used as given (one score per epoch).
+  The effective values are in ``effective_params_``.
 * Leaves live on a shared radius (HypHC's ``normalize_embeddings``): a geoopt
   ``ManifoldParameter`` on the ``PoincareBall`` holds the directions, one learnt scale the
   radius; both are updated by ``RiemannianAdam`` (in block mode only the block's rows
