@@ -21,7 +21,7 @@ hyperbolic lowest common ancestors (LCA), see :mod:`medembed.tl._hyperbolic`.
   (:meth:`HyperbolicHC.auto_budget`): 60 steps of ``clip(27 n, 1024, batch_size)``
   triplets, capped at ``clip(50 n, 1e6, 5e6)``, and keep_best scores the tree after every
   step up to 512 leaves. The old fixed 1e6 triplets per epoch took 36 s on 120 leaves
-  (2 cores); the scaled budget ~5-8 s, with the same or a lower Dasgupta cost on iris,
+  (2 shared cores); the scaled budget 12 s, with the same or a lower Dasgupta cost on iris,
   wine, breast_cancer and digits (benchmarks/hyphc_dasgupta.py --compare). Explicit
   ``n_triplets``, ``epochs`` and ``batch_size`` are used as given (one score per epoch).
   The effective values are in ``effective_params_``.
