@@ -65,10 +65,8 @@ def tag_metrics(table: pd.DataFrame, *, kind: str, method: str, features: str, p
     scored (``kind``, ``method``), on which feature set, and a hash of its parameters."""
     from ._api import params_hash
 
-    table = table.copy()
-    for col, value in zip(reversed(METRICS_KEYS), (params_hash(params), features, method, kind)):
-        table.insert(0, col, value)
-    return table
+    keys = dict(zip(METRICS_KEYS, (kind, method, features, params_hash(params)), strict=True))
+    return table.assign(**keys)[[*keys, *table.columns]]
 
 
 def concat_metrics(tables) -> pd.DataFrame:
