@@ -105,23 +105,27 @@ class Timer:
         return out
 
     def ari(self, truth, pred):
-        from sklearn.metrics import adjusted_rand_score
-
         keep = truth >= 0
-        value = float(adjusted_rand_score(truth[keep], np.asarray(pred)[keep]))
+        value = planted_ari(truth, pred)
         self.rows[-1]["ari"] = value
         print(f"  {'':<22s} ARI {value:.4f}   clusters {len(set(np.asarray(pred)[keep].tolist()) - {-1})}",
               flush=True)
         return value
 
 
-def ari_kmeans_on_map(Y, truth, k):
-    from sklearn.cluster import KMeans
+def planted_ari(truth, pred) -> float:
+    """ARI on the planted inliers (outliers have truth -1; predicted noise is one more label)."""
     from sklearn.metrics import adjusted_rand_score
 
     keep = truth >= 0
-    pred = KMeans(k, n_init=3, random_state=0).fit_predict(Y)
-    return float(adjusted_rand_score(truth[keep], pred[keep]))
+    return float(adjusted_rand_score(truth[keep], np.asarray(pred)[keep]))
+
+
+def ari_kmeans_on_map(Y, truth, k):
+    """ARI of k-means(k planted) on a map: how well it keeps the planted clusters apart."""
+    from sklearn.cluster import KMeans
+
+    return planted_ari(truth, KMeans(k, n_init=3, random_state=0).fit_predict(Y))
 
 
 def load_config(path) -> dict:

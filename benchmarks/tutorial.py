@@ -50,7 +50,7 @@ from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import make_embeddings  # noqa: E402
+from scale import ari_kmeans_on_map, make_embeddings, method_params, planted_ari  # noqa: E402
 
 from medembed import pp, registry, tl  # noqa: E402
 
@@ -68,21 +68,10 @@ CALLS = [
 ]
 
 
-def ari(truth, pred) -> float:
-    """ARI on the planted inliers (outliers have truth -1; predicted noise is one more label)."""
-    from sklearn.metrics import adjusted_rand_score
-
-    keep = truth >= 0
-    return float(adjusted_rand_score(truth[keep], np.asarray(pred)[keep]))
-
-
 def map_ari(Y, truth, k: int) -> float:
-    """ARI of k-means(k planted) on a 2-D map: how well the map keeps the planted clusters apart."""
-    from sklearn.cluster import KMeans
-
+    """:func:`scale.ari_kmeans_on_map` on one BLAS thread (k-means oversubscribes otherwise)."""
     with threadpool_limits(1, user_api="blas"):
-        pred = KMeans(k, n_init=3, random_state=0).fit_predict(np.asarray(Y, dtype=np.float64))
-    return ari(truth, pred)
+        return ari_kmeans_on_map(np.asarray(Y, dtype=np.float64), truth, k)
 
 
 def tutorial_call(name: str, X):
@@ -163,8 +152,7 @@ class Ours:
         """scripts/cluster.py / scripts/reduce.py for method ``name``."""
         if stage is None:  # rows are L2-normalised by the embed step (embed.l2_normalize)
             return X / np.linalg.norm(X, axis=1, keepdims=True)
-        science, runtime = registry.split_runtime("method", self.config[stage][name])
-        runtime = {**runtime, "n_jobs": self.threads, "core_dist_n_jobs": self.threads}
+        science, runtime = method_params(self.config, stage, name, {}, self.threads)
         feats = P if name in self.pca_methods else X
         kw = {"knn": knn} if name in registry.USES_KNN else {}
         if stage == "cluster":
@@ -243,7 +231,7 @@ def run(n=20_000, d=512, k=10, config=ROOT / "config" / "config.yaml", threads=2
                 Xn = res_t
                 a_o = a_t = None
             elif stage == "cluster":
-                a_o, a_t = ari(labels, res_o), ari(labels, res_t)
+                a_o, a_t = planted_ari(labels, res_o), planted_ari(labels, res_t)
             else:
                 a_o, a_t = map_ari(res_o, labels, k), map_ari(res_t, labels, k)
             rows.append({"call": name, "ours": t_o, "tutorial": t_t, "ari_ours": a_o, "ari_tutorial": a_t})
