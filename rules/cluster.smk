@@ -13,7 +13,7 @@ rule cluster:
         method="|".join(CLUSTER),
     conda:
         "../envs/medembed.yaml"
-    threads: 2
+    threads: sized_threads(2)
     resources:
         mem_mb=scaled_mem(4000, 20),
         runtime=60,

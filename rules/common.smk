@@ -7,7 +7,7 @@ from snakemake.utils import validate
 # The registry is dependency-free: read it without importing the heavy package.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from medembed import config as medembed_config  # noqa: E402
-from medembed import fsstate, registry  # noqa: E402
+from medembed import fsstate, jobsize, registry  # noqa: E402
 
 # One clear line naming the key for a bad value, then snakemake's own validation,
 # which also fills in the defaults.
@@ -161,6 +161,17 @@ def method_gpu(stage):
         )
 
     return _gpu
+
+
+def sized_threads(most):
+    """Threads: one per 4,096 rows of the job's features, 1 to ``most`` (medembed.jobsize).
+
+    Re-evaluated when the job starts, once its features exist: small jobs then take one
+    core each and run side by side instead of one at a time.
+    """
+    return lambda wildcards, input: jobsize.threads_for(
+        jobsize.n_rows(input.features), most
+    )
 
 
 def scaled_mem(base_mb, factor):

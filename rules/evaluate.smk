@@ -93,7 +93,7 @@ rule cluster_stability:
         method="|".join(STABLE) if STABLE else "^$",
     conda:
         "../envs/medembed.yaml"
-    threads: 2
+    threads: sized_threads(2)
     resources:
         mem_mb=scaled_mem(4000, 20),
         runtime=120,
@@ -150,7 +150,7 @@ rule probe_embedding:
         "post-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
-    threads: 2
+    threads: sized_threads(2)
     resources:
         mem_mb=scaled_mem(4000, 10),
         runtime=60,

@@ -11,7 +11,7 @@ rule detect_outliers:
         method="|".join(OUTLIERS) if OUTLIERS else "^$",
     conda:
         "../envs/medembed.yaml"
-    threads: 2
+    threads: sized_threads(2)
     resources:
         mem_mb=scaled_mem(4000, 20),
         runtime=60,

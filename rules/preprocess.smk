@@ -11,7 +11,7 @@ rule build_knn:
         "pp-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
-    threads: 2
+    threads: sized_threads(2)
     resources:
         mem_mb=8000,
         runtime=60,
@@ -35,7 +35,7 @@ rule compute_pca:
         "pp-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
-    threads: 2
+    threads: sized_threads(2)
     resources:
         mem_mb=8000,
         runtime=30,

@@ -11,7 +11,7 @@ rule reduce:
         method="|".join(REDUCE),
     conda:
         "../envs/medembed.yaml"
-    threads: 2
+    threads: sized_threads(2)
     resources:
         mem_mb=scaled_mem(4000, 20),
         runtime=60,

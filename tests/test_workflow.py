@@ -143,6 +143,39 @@ def test_noop_rerun_schedules_nothing(demo_run):
 ENC = "efficientnet_lite0"
 
 
+def _started_jobs(work) -> list[tuple[str, int]]:
+    """(rule, threads) of every job the shared run started, from snakemake's own log (the
+    first one: later tests may run again in the same directory)."""
+    log = min((work / ".snakemake" / "log").glob("*.snakemake.log"), key=lambda p: p.stat().st_mtime)
+    jobs = []
+    for line in log.read_text().splitlines():
+        m = re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):$", line.strip())
+        if m:
+            jobs.append((m.group(1), 1))  # snakemake prints "threads:" only above one
+        elif jobs and line.startswith("    threads:"):
+            jobs[-1] = (jobs[-1][0], int(line.split(":")[1]))
+    return jobs
+
+
+def test_small_jobs_take_one_thread_so_two_run_side_by_side(demo_run):
+    """Threads come from the features' rows when a job starts (medembed.jobsize): on 30-60
+    images every per-method job takes one of the 2 cores. The dry run, before the features
+    exist, shows the rule's maximum."""
+    wf, work = demo_run
+    sized = {"cluster", "cluster_stability", "detect_outliers", "reduce", "build_knn", "compute_pca", "probe_embedding"}
+    started = [(r, t) for r, t in _started_jobs(work) if r in sized]
+    assert {r for r, _ in started} == sized
+    assert {t for _, t in started} == {1}, started
+    (work / "dry").mkdir(exist_ok=True)
+    shutil.copy(work / "config.yaml", work / "dry" / "config.yaml")
+    with contextlib.suppress(FileExistsError):
+        (work / "dry" / "data").symlink_to(work / "data")
+    proc = snakemake(wf, work / "dry", "-n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    planned = re.findall(r"rule cluster:\n(?:    .*\n)*?    threads: (\d+)", proc.stdout + proc.stderr)
+    assert planned and set(planned) == {"2"}
+
+
 def _dry_run(wf, work, config="config.yaml") -> set[tuple[str, str]]:
     proc = snakemake(wf, work, "-n", config=config)
     assert proc.returncode == 0, proc.stderr[-3000:]
