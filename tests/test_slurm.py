@@ -230,7 +230,10 @@ def test_slurm_allocated_what_each_rule_asked_for(slurm_run):
     # the profile's set-resources and the rules' own values reached SLURM
     embed = [c for c in checked if c[0] == "embed_shard"]
     assert embed and all(c[2] == 12000 for c in embed), embed
-    assert any(c[0] == "cluster" and c[1] == 2 for c in checked)
+    # threads sized from the features' rows when the job is submitted (medembed.jobsize:
+    # one per 4,096 rows) reached SLURM: on 30-60 images each clustering asks for 1 CPU
+    clusters = [c for c in checked if c[0] == "cluster"]
+    assert clusters and all(c[1] == 1 for c in clusters), clusters
     for rule in sorted({c[0] for c in checked}):
         print(rule, sorted({c[1:] for c in checked if c[0] == rule}))
 
