@@ -83,6 +83,8 @@ rule cluster_stability:
     input:
         unpack(method_inputs),
         manifest=rules.make_manifest.output.manifest,
+        # the run with the configured seed, read instead of refitted
+        labels=rules.cluster.output.labels,
     output:
         metrics=f"{ANALYSIS}/metrics/stability/{{method}}.tsv",
     log:

@@ -24,6 +24,8 @@ with job_logging(snakemake.log[0]) as log:
         n_runs=runs["n_runs"],
         subsample=runs["subsample"],
         **pp.knn_kwargs(snakemake.input.get("knn")),
+        # the configured seed's run is the cluster job's result: read, not refitted
+        reference=tl.cluster_labels(io.read_table(snakemake.input.labels), feats.ids),
     )
     log.info("%s stability (%s): mean ARI %.3f", snakemake.wildcards.method, result["scheme"], result["ari_mean"])
     io.write_table(snakemake.output.metrics, tl.stability_table(result, snakemake.wildcards.features))

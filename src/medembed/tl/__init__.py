@@ -24,6 +24,7 @@ _LAZY = {
     "make_clusterer": "._api",
     "make_outlier_detector": "._api",
     "cluster_table": "._api",
+    "cluster_labels": "._api",
     "model_artifacts": "._api",
     "supervision_labels": "._api",
     "fit_clusterer": "._api",

@@ -72,6 +72,16 @@ _ARTIFACTS = (
 )
 
 
+def cluster_labels(table: pd.DataFrame, ids) -> np.ndarray:
+    """The ``cluster`` column of a :func:`cluster_table` in the order of ``ids``."""
+    ids = np.asarray(ids).astype(str)
+    labels = table.set_index("id")["cluster"].reindex(ids)
+    if labels.isna().any():
+        missing = ids[labels.isna().to_numpy()]
+        raise ValueError(f"cluster table lacks {len(missing)} of the {len(ids)} samples (first: {missing[0]})")
+    return labels.to_numpy().astype(int)
+
+
 def model_artifacts(model) -> dict:
     """What a fitted clusterer learned beyond its labels (tree, centres, embedding), by name.
 
