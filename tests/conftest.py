@@ -172,3 +172,23 @@ def demo_run(tmp_path_factory):
     proc = snakemake(wf, work)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return wf, work
+
+
+@pytest.fixture(scope="session", autouse=True)
+def slurm_background(request, tmp_path_factory):
+    """test_slurm's run on a local SLURM, started before the session's first test.
+
+    ``None`` unless a test of tests/test_slurm.py is selected. The run spends most of its
+    minutes waiting on SLURM's scheduling and status checks; started first, it overlaps the
+    other tests instead of adding its wall time to theirs (test_slurm.py waits for it).
+    """
+    if not any(item.path.name == "test_slurm.py" for item in request.session.items):
+        yield None
+        return
+    import test_slurm
+
+    run = test_slurm.start_run(tmp_path_factory.mktemp("slurm_run"))
+    try:
+        yield run
+    finally:
+        run.stop()

@@ -1,4 +1,4 @@
-"""A real single-node SLURM on localhost for the tests (session fixture ``slurm_cluster``).
+"""A real single-node SLURM on localhost for the tests (``start_cluster``, ``start_background``).
 
 What it starts, all under one temporary directory, with nothing written to /etc:
 
@@ -298,14 +298,58 @@ def start_cluster(root: Path) -> SlurmCluster:
     return cluster
 
 
-@pytest.fixture(scope="session")
-def slurm_cluster(tmp_path_factory):
-    """A running single-node SLURM; stopped (with the munged it started) after the session."""
+@dataclass
+class BackgroundRun:
+    """A command running against a cluster while the session goes on (see ``start_background``).
+
+    The command waits on SLURM most of the time (submission, scheduling, status checks
+    every few seconds), so the session's other tests run meanwhile; ``wait`` collects it.
+    ``error`` holds why the cluster could not be started: the tests that need the run fail
+    with it, the others are not affected.
+    """
+
+    cluster: SlurmCluster | None
+    proc: subprocess.Popen | None
+    output: Path | None
+    started: float
+    cwd: Path | None = None
+    error: str | None = None
+
+    def wait(self, timeout: float) -> tuple[int, str, float]:
+        """(return code, stdout + stderr, seconds from start to end) of the command."""
+        if self.error:
+            pytest.fail(f"could not start a local SLURM: {self.error}", pytrace=False)
+        try:
+            rc = self.proc.wait(timeout=max(1.0, self.started + timeout - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.stop()
+            pytest.fail(f"the SLURM run did not finish within {timeout:.0f} s", pytrace=False)
+        if not hasattr(self, "_wall"):
+            self._wall = time.monotonic() - self.started
+        return rc, self.output.read_text(errors="replace"), self._wall
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # snakemake cancels its SLURM jobs
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self.cluster is not None:
+            self.cluster.stop()
+
+
+def start_background(root: Path, cmd: list[str], *, cwd: Path, env: dict[str, str]) -> BackgroundRun:
+    """Start a cluster under ``root`` and ``cmd`` (its environment: ``cluster.env`` + ``env``),
+    without waiting for ``cmd``; its output goes to ``root / "run.log"``."""
+    started = time.monotonic()
     try:
-        cluster = start_cluster(tmp_path_factory.mktemp("slurm"))
+        cluster = start_cluster(root / "slurm")
     except SlurmError as e:
-        pytest.fail(f"could not start a local SLURM: {e}", pytrace=False)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+        return BackgroundRun(None, None, None, started, error=str(e))
+    output = root / "run.log"
+    with open(output, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, env={**cluster.env, **env}, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT)
+    return BackgroundRun(cluster, proc, output, started, cwd)

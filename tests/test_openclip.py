@@ -204,12 +204,8 @@ def test_embed_images_shapes_norms_determinism(encoder, paths):
 
 
 def test_dynamic_padding_and_dedupe_equal_the_tutorial_loop(encoder, texts):
-    t0 = time.perf_counter()
     T = embed_texts(encoder, texts)
-    t_ours = time.perf_counter() - t0
-    t0 = time.perf_counter()
     N = _naive_texts(encoder, texts)
-    t_naive = time.perf_counter() - t0
     assert T.shape == (len(texts), 16) and T.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(T, axis=1), 1, atol=1e-5)
     assert np.abs(T - N).max() < 1e-5
@@ -218,7 +214,7 @@ def test_dynamic_padding_and_dedupe_equal_the_tutorial_loop(encoder, texts):
     np.testing.assert_array_equal(T[i], T[j])
     np.testing.assert_allclose(embed_texts(encoder, texts, batch_size=7), T, atol=1e-5)
     np.testing.assert_array_equal(embed_texts(encoder, texts), T)  # deterministic
-    assert t_ours < t_naive  # sanity only; benchmarks/embed_texts.py measures properly
+    # speed: benchmarks/embed_texts.py (a timing here would race the tests running beside it)
 
 
 def test_token_ids_are_the_unpadded_tokenizer_output(encoder, texts):
