@@ -140,6 +140,21 @@ def test_dasgupta_cost_matches_direct_computation(tree):
         H.dasgupta_cost(Z)
 
 
+def test_gram_basis_keeps_the_cost_at_a_fraction_of_the_columns():
+    """HypHC scores trees on ``gram_basis(U)``: the same inner products in min(n, d) columns."""
+    rng = np.random.default_rng(4)
+    n, d = 40, 300  # wide, like 120 images x 1280 features
+    U = H.unit_rows(rng.normal(size=(n, d)))
+    V = H.gram_basis(U)
+    assert V.shape == (n, n)
+    np.testing.assert_allclose(V @ V.T, U @ U.T, atol=1e-12)
+    Z = linkage(U, "average", metric="cosine")
+    direct = _direct_dasgupta(Z, 0.5 * (1 + U @ U.T))
+    assert H.dasgupta_cost(Z, features=V) == pytest.approx(direct, rel=1e-10)
+    tall = H.unit_rows(rng.normal(size=(n, 5)))
+    assert H.gram_basis(tall) is tall or np.shares_memory(H.gram_basis(tall), tall)  # nothing to gain
+
+
 def test_triplet_generators():
     t = all_triplets(7)
     assert len(t) == n_choose_3(7) == 35

@@ -202,34 +202,17 @@ def _union_find_linkage(left, right, heights, n):
     """Linkage from merges of *leaf* pairs already sorted by height (Kruskal on a tree).
 
     ``left``/``right`` are leaf indices of ``n - 1`` edges of a spanning tree, ascending in
-    ``heights``. Returns the ``(n-1, 4)`` scipy linkage matrix. ``O(n alpha(n))``.
+    ``heights``. Returns the ``(n-1, 4)`` scipy linkage matrix. ``O(n alpha(n))``, compiled
+    (:mod:`._hyperbolic_jit`; HypHC decodes a tree every time keep_best scores one).
     """
-    parent = np.arange(n, dtype=np.int64).tolist()
-    cid = list(range(n))  # union-find root -> linkage cluster id
-    size = [1] * n
+    from ._hyperbolic_jit import union_find_merges
+
+    merges = union_find_merges(np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64), int(n))
+    if (merges[:, 0] < 0).any():
+        raise RuntimeError("decoding edges do not form a spanning tree")
     Z = np.empty((n - 1, 4), dtype=np.float64)
-    left = np.asarray(left).tolist()
-    right = np.asarray(right).tolist()
-    heights = np.maximum.accumulate(np.maximum(np.asarray(heights, dtype=np.float64), 0.0))  # monotone
-    for m in range(n - 1):
-        a, b = left[m], right[m]
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        while parent[b] != b:
-            parent[b] = parent[parent[b]]
-            b = parent[b]
-        if a == b:  # pragma: no cover - a spanning tree never closes a cycle
-            raise RuntimeError("decoding edges do not form a spanning tree")
-        ca, cb = cid[a], cid[b]
-        if size[a] < size[b]:
-            a, b = b, a
-        parent[b] = a
-        size[a] += size[b]
-        cid[a] = n + m
-        lo, hi = (ca, cb) if ca < cb else (cb, ca)
-        Z[m, 0], Z[m, 1], Z[m, 3] = lo, hi, size[a]
-    Z[:, 2] = heights
+    Z[:, [0, 1, 3]] = merges
+    Z[:, 2] = np.maximum.accumulate(np.maximum(np.asarray(heights, dtype=np.float64), 0.0))  # monotone
     return Z
 
 
@@ -477,25 +460,33 @@ def unit_rows(X, *, standardize: bool = True, dtype=np.float64):
 def _merge_sums(Z, U):
     """Per merge ``sum_{i in A, j in B} (1 + u_i.u_j) / 2`` in ``O(n d)`` (cluster sums).
 
-    Keeps one running sum per live cluster (a copy of ``U``), so memory is ``O(n d)``.
+    Keeps one running sum per live cluster (a copy of ``U``), so memory is ``O(n d)``; the
+    loop over merges is compiled (:mod:`._hyperbolic_jit`): in Python it cost ~3 us per
+    merge, and HypHC's keep_best scores a tree up to 60 times per epoch.
     """
+    from ._hyperbolic_jit import merge_sums
+
     Z = np.asarray(Z)
-    n = Z.shape[0] + 1
     U = np.asarray(U)
     big = U.shape[0] * U.shape[1] > 2e7
-    S = np.array(U, dtype=np.float32 if big else np.float64, copy=True)
-    row = np.arange(2 * n - 1, dtype=np.int64)
-    cnt = np.ones(2 * n - 1)
-    a = Z[:, 0].astype(np.int64)
-    b = Z[:, 1].astype(np.int64)
-    cross = np.empty(n - 1)
-    for m in range(n - 1):
-        ra, rb = row[a[m]], row[b[m]]
-        cross[m] = 0.5 * (cnt[a[m]] * cnt[b[m]] + float(np.dot(S[ra], S[rb])))
-        S[ra] += S[rb]
-        row[n + m] = ra
-        cnt[n + m] = cnt[a[m]] + cnt[b[m]]
-    return cross, cnt[n:]
+    S = np.array(U, dtype=np.float32 if big else np.float64, copy=True, order="C")
+    cross, cnt = merge_sums(Z[:, 0].astype(np.int64), Z[:, 1].astype(np.int64), S)
+    return cross, cnt
+
+
+def gram_basis(U):
+    """Rows ``V`` (``n x min(n, d)``) with the same inner products as ``U``'s: ``V V^T = U U^T``.
+
+    Dasgupta's cost on ``w_ij = (1 + u_i.u_j) / 2`` depends on the rows only through their
+    inner products, so scoring on ``V`` gives the same cost (to rounding) at ``min(n, d) / d``
+    of the work: 120 images with 1280-d features become 120 x 120. ``U`` itself when
+    ``d <= n``. From the QR decomposition ``U^T = Q R``: ``U U^T = R^T R``.
+    """
+    U = np.asarray(U, dtype=np.float64)
+    n, d = U.shape
+    if d <= n:
+        return U
+    return np.ascontiguousarray(np.linalg.qr(U.T, mode="r").T)
 
 
 def _sparse_table_max(vals):

@@ -59,6 +59,7 @@ from .._hyperbolic import (
     cut_linkage,
     dasgupta_cost,
     decode_tree,
+    gram_basis,
     lca_depth_same_radius,
     linkage_to_newick,
     unit_rows,
@@ -262,9 +263,12 @@ def fit_poincare_leaves(
         # with keep_best, the tree is scored after every eval_step-th batch and at epoch end
         eval_step = max(1, n_batches // max(1, int(evals_per_epoch)))
 
+        # the cost depends on U only through U U^T: score on a basis of min(n, d) columns
+        U_score = gram_basis(U) if evaluate else None
+
         def score(best):
             E = current_embeddings()
-            cost = dasgupta_cost(decode_tree(E, float(radius_of().detach())), features=U)
+            cost = dasgupta_cost(decode_tree(E, float(radius_of().detach())), features=U_score)
             return cost, (cost, E, epoch) if cost < best[0] else best
         bar = tqdm(total=epochs * n_batches, desc=desc, file=sys.stderr, disable=not progress, leave=False)
         for epoch in range(epochs):
