@@ -157,38 +157,87 @@ DEMO_CONFIG = {
 }
 
 
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory):
-    """One full local run on small copies of both demo datasets, shared by every workflow test.
+class BackgroundWorkflow:
+    """``snakemake`` on workflow copy ``wf`` in ``work``, started without waiting (Popen)."""
 
-    Returns ``(workflow_copy, work_dir)``. Tests may dry-run against it and may edit the
-    workflow copy's sources temporarily (restoring them), but must not change its results.
-    """
-    base = tmp_path_factory.mktemp("wf")
+    def __init__(self, wf: Path, work: Path, *args: str, env: dict | None = None):
+        self.wf, self.work = wf, work
+        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(wf / "Snakefile"),
+               "--directory", str(work), "--configfile", str(work / "config.yaml"), "--cores", "2", *args]
+        self.output = work.parent / f"{work.name}.snakemake.out"
+        with open(self.output, "w") as out:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         env={**workflow_env(wf), **(env or {})})
+
+    def wait(self, timeout: float = 1500) -> str:
+        """The run's output once it ended; fails the calling test if it failed."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            pytest.fail(f"the workflow run in {self.work} did not finish within {timeout:.0f} s", pytrace=False)
+        out = self.output.read_text(errors="replace")
+        assert rc == 0, out[-4000:]
+        return out
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def start_demo_run(base: Path) -> BackgroundWorkflow:
+    """The shared demo run (see ``demo_run``), started in the background."""
     wf, work = copy_workflow(base / "workflow"), base / "work"
     make_slake_subset(work / "data" / "slake", per_modality=10)
     make_folder_subset(work / "data" / "folder", per_class=10, corrupt=True)
     (work / "config.yaml").write_text(yaml.safe_dump(DEMO_CONFIG, sort_keys=False))
-    proc = snakemake(wf, work)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return wf, work
+    return BackgroundWorkflow(wf, work)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def slurm_background(request, tmp_path_factory):
-    """test_slurm's run on a local SLURM, started before the session's first test.
+def background(request, tmp_path_factory):
+    """The session's long runs, started before its first test so that they overlap the rest.
 
-    ``None`` unless a test of tests/test_slurm.py is selected. The run spends most of its
-    minutes waiting on SLURM's scheduling and status checks; started first, it overlaps the
-    other tests instead of adding its wall time to theirs (test_slurm.py waits for it).
+    * ``"demo"``: the shared local demo run, when a selected test uses ``demo_run``. Its
+      jobs are small and mostly single-threaded, and so are most unit tests: side by side
+      they use the 2 cores that either alone leaves half idle.
+    * ``"slurm"``: test_slurm's run on a local SLURM, when a test of tests/test_slurm.py is
+      selected; it spends most of its minutes waiting on SLURM's scheduling and status
+      checks (test_slurm.py waits for it).
     """
-    if not any(item.path.name == "test_slurm.py" for item in request.session.items):
-        yield None
-        return
-    import test_slurm
+    items = request.session.items
+    runs = {}
+    if any("demo_run" in item.fixturenames for item in items):
+        runs["demo"] = start_demo_run(tmp_path_factory.mktemp("wf"))
+    if any(item.path.name == "test_slurm.py" for item in items):
+        import test_slurm
 
-    run = test_slurm.start_run(tmp_path_factory.mktemp("slurm_run"))
+        runs["slurm"] = test_slurm.start_run(tmp_path_factory.mktemp("slurm_run"))
     try:
-        yield run
+        yield runs
     finally:
-        run.stop()
+        for run in runs.values():
+            run.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_run(background, tmp_path_factory):
+    """One full local run on small copies of both demo datasets, shared by every workflow test.
+
+    Returns ``(workflow_copy, work_dir)``. Tests may dry-run against it and may edit the
+    workflow copy's sources temporarily (restoring them), but must not change its results.
+    Started in the background when the session starts (``background``).
+    """
+    run = background.get("demo") or start_demo_run(tmp_path_factory.mktemp("wf"))
+    run.wait()
+    return run.wf, run.work
+
+
+@pytest.fixture(scope="session")
+def slurm_background(background):
+    """test_slurm's SLURM run, started when the session started (``background``)."""
+    return background["slurm"]
