@@ -161,13 +161,13 @@ class BackgroundWorkflow:
     """``snakemake`` on workflow copy ``wf`` in ``work``, started without waiting (Popen)."""
 
     def __init__(self, wf: Path, work: Path, *args: str, env: dict | None = None):
-        self.wf, self.work = wf, work
+        self.wf, self.work, self.env = wf, work, dict(env or {})
         cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(wf / "Snakefile"),
                "--directory", str(work), "--configfile", str(work / "config.yaml"), "--cores", "2", *args]
         self.output = work.parent / f"{work.name}.snakemake.out"
         with open(self.output, "w") as out:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                         env={**workflow_env(wf), **(env or {})})
+                                         env={**workflow_env(wf), **self.env})
 
     def wait(self, timeout: float = 1500) -> str:
         """The run's output once it ended; fails the calling test if it failed."""
@@ -208,15 +208,27 @@ def background(request, tmp_path_factory):
     * ``"slurm"``: test_slurm's run on a local SLURM, when a test of tests/test_slurm.py is
       selected; it spends most of its minutes waiting on SLURM's scheduling and status
       checks (test_slurm.py waits for it).
+    * ``"biomedclip"``: the offline default-path run of tests/test_workflow_biomedclip.py
+      (its ``run`` fixture waits for it).
+
+    Each test that uses a run waits for it and fails if the run failed; the others do not.
     """
     items = request.session.items
+
+    def needed(*, fixture: str, module: str | None = None) -> bool:
+        return any(fixture in item.fixturenames and module in (None, item.path.name) for item in items)
+
     runs = {}
-    if any("demo_run" in item.fixturenames for item in items):
+    if needed(fixture="demo_run"):
         runs["demo"] = start_demo_run(tmp_path_factory.mktemp("wf"))
-    if any(item.path.name == "test_slurm.py" for item in items):
+    if needed(fixture="slurm_run", module="test_slurm.py"):
         import test_slurm
 
         runs["slurm"] = test_slurm.start_run(tmp_path_factory.mktemp("slurm_run"))
+    if needed(fixture="run", module="test_workflow_biomedclip.py"):
+        import test_workflow_biomedclip
+
+        runs["biomedclip"] = test_workflow_biomedclip.start_run(tmp_path_factory.mktemp("bmc"))
     try:
         yield runs
     finally:

@@ -11,12 +11,20 @@ import json
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, copy_workflow, make_slake_subset, scheduled_jobs, snakemake
+from conftest import (
+    ROOT,
+    BackgroundWorkflow,
+    copy_workflow,
+    make_slake_subset,
+    scheduled_jobs,
+    snakemake,
+)
 from openclip_fixture import build_tiny_openclip
 
 from medembed import io
@@ -37,9 +45,9 @@ def test_default_config_dry_run_lists_download_embeddings_and_analysis():
     } <= rules
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("bmc")
+def start_run(base: Path) -> BackgroundWorkflow:
+    """The offline default-path run, started without waiting (conftest's ``background``
+    starts it before the session's first test)."""
     wf, work = copy_workflow(base / "workflow"), base / "work"
     slake = make_slake_subset(base / "slake_src", per_modality=5)
     n_qa = len(json.loads((slake / "train.json").read_text()))
@@ -73,9 +81,15 @@ def run(tmp_path_factory):
     }
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = {"HF_HOME": str(built["hf_home"]), "HF_HUB_CACHE": str(built["hub"]), "HF_HUB_OFFLINE": "1"}
-    proc = snakemake(wf, work, env=env)
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    return work, n_qa, wf, env
+    return BackgroundWorkflow(wf, work, env=env)
+
+
+@pytest.fixture(scope="module")
+def run(background, tmp_path_factory):
+    bg = background.get("biomedclip") or start_run(tmp_path_factory.mktemp("bmc"))
+    bg.wait()
+    n_qa = len(json.loads((bg.work.parent / "slake_src" / "train.json").read_text()))
+    return bg.work, n_qa, bg.wf, bg.env
 
 
 def test_download_extracts_and_locks_the_dataset(run):
