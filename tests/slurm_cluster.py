@@ -346,8 +346,8 @@ def start_background(root: Path, cmd: list[str], *, cwd: Path, env: dict[str, st
     started = time.monotonic()
     try:
         cluster = start_cluster(root / "slurm")
-    except SlurmError as e:
-        return BackgroundRun(None, None, None, started, error=str(e))
+    except Exception as e:  # noqa: BLE001 - any failure belongs to the tests that need the run, not to the session
+        return BackgroundRun(None, None, None, started, error=str(e) if isinstance(e, SlurmError) else f"{type(e).__name__}: {e}")
     output = root / "run.log"
     with open(output, "w") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env={**cluster.env, **env}, stdin=subprocess.DEVNULL,
