@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -157,36 +158,55 @@ DEMO_CONFIG = {
 }
 
 
-class BackgroundWorkflow:
-    """``snakemake`` on workflow copy ``wf`` in ``work``, started without waiting (Popen)."""
+class Background:
+    """A command started without waiting (Popen), its output in a file (see ``background``)."""
 
-    def __init__(self, wf: Path, work: Path, *args: str, env: dict | None = None):
-        self.wf, self.work, self.env = wf, work, dict(env or {})
-        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(wf / "Snakefile"),
-               "--directory", str(work), "--configfile", str(work / "config.yaml"), "--cores", "2", *args]
-        self.output = work.parent / f"{work.name}.snakemake.out"
-        with open(self.output, "w") as out:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                         env={**workflow_env(wf), **self.env})
+    def __init__(self, cmd: list[str], *, what: str, output: Path, env: dict, cwd: Path | None = None):
+        self.what, self.output = what, output
+        self.started = time.time()
+        with open(output, "w") as out:
+            self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT)
 
-    def wait(self, timeout: float = 1500) -> str:
-        """The run's output once it ended; fails the calling test if it failed."""
+    def wait(self, timeout: float) -> tuple[int, str]:
+        """Return code and output once the command ended; ``timeout`` counts from its start."""
         try:
-            rc = self.proc.wait(timeout=timeout)
+            rc = self.proc.wait(timeout=max(1.0, self.started + timeout - time.time()))
         except subprocess.TimeoutExpired:
             self.stop()
-            pytest.fail(f"the workflow run in {self.work} did not finish within {timeout:.0f} s", pytrace=False)
-        out = self.output.read_text(errors="replace")
-        assert rc == 0, out[-4000:]
-        return out
+            pytest.fail(f"{self.what} did not finish within {timeout:.0f} s", pytrace=False)
+        return rc, self.output.read_text(errors="replace")
+
+    @property
+    def wall(self) -> float:
+        """Seconds from the start to the command's last line of output."""
+        return self.output.stat().st_mtime - self.started
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.terminate()  # snakemake cancels its jobs (SLURM's too)
             try:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+class BackgroundWorkflow(Background):
+    """``snakemake`` on workflow copy ``wf`` in ``work`` (its ``config.yaml``), in the background."""
+
+    def __init__(self, wf: Path, work: Path, *, env: dict | None = None):
+        self.wf, self.work, self.env = wf, work, dict(env or {})
+        cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(wf / "Snakefile"),
+               "--directory", str(work), "--configfile", str(work / "config.yaml"), "--cores", "2"]
+        super().__init__(cmd, what=f"the workflow run in {work}", output=work.parent / f"{work.name}.snakemake.out",
+                         env={**workflow_env(wf), **self.env})
+
+    def wait_ok(self, timeout: float = 1500) -> str:
+        """The run's output once it ended; fails the calling test if the run failed."""
+        rc, out = self.wait(timeout)
+        assert rc == 0, out[-4000:]
+        return out
 
 
 def start_demo_run(base: Path) -> BackgroundWorkflow:
@@ -245,7 +265,7 @@ def demo_run(background, tmp_path_factory):
     Started in the background when the session starts (``background``).
     """
     run = background.get("demo") or start_demo_run(tmp_path_factory.mktemp("wf"))
-    run.wait()
+    run.wait_ok()
     return run.wf, run.work
 
 

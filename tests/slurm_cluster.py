@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from conftest import Background
 
 REQUIRED = ("slurmctld", "slurmd", "munged", "sbatch", "srun", "squeue", "sinfo", "scontrol")
 APT_PACKAGES = ("slurm-wlm", "munge")
@@ -309,33 +310,20 @@ class BackgroundRun:
     """
 
     cluster: SlurmCluster | None
-    proc: subprocess.Popen | None
-    output: Path | None
-    started: float
+    process: Background | None
     cwd: Path | None = None
     error: str | None = None
 
     def wait(self, timeout: float) -> tuple[int, str, float]:
-        """(return code, stdout + stderr, seconds from start to end) of the command."""
+        """(return code, stdout + stderr, seconds from start to its last output) of the command."""
         if self.error:
             pytest.fail(f"could not start a local SLURM: {self.error}", pytrace=False)
-        try:
-            rc = self.proc.wait(timeout=max(1.0, self.started + timeout - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            self.stop()
-            pytest.fail(f"the SLURM run did not finish within {timeout:.0f} s", pytrace=False)
-        if not hasattr(self, "_wall"):
-            self._wall = time.monotonic() - self.started
-        return rc, self.output.read_text(errors="replace"), self._wall
+        rc, out = self.process.wait(timeout)
+        return rc, out, self.process.wall
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # snakemake cancels its SLURM jobs
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.process is not None:
+            self.process.stop()
         if self.cluster is not None:
             self.cluster.stop()
 
@@ -343,13 +331,9 @@ class BackgroundRun:
 def start_background(root: Path, cmd: list[str], *, cwd: Path, env: dict[str, str]) -> BackgroundRun:
     """Start a cluster under ``root`` and ``cmd`` (its environment: ``cluster.env`` + ``env``),
     without waiting for ``cmd``; its output goes to ``root / "run.log"``."""
-    started = time.monotonic()
     try:
         cluster = start_cluster(root / "slurm")
     except Exception as e:  # noqa: BLE001 - any failure belongs to the tests that need the run, not to the session
-        return BackgroundRun(None, None, None, started, error=str(e) if isinstance(e, SlurmError) else f"{type(e).__name__}: {e}")
-    output = root / "run.log"
-    with open(output, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, env={**cluster.env, **env}, stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT)
-    return BackgroundRun(cluster, proc, output, started, cwd)
+        return BackgroundRun(None, None, error=str(e) if isinstance(e, SlurmError) else f"{type(e).__name__}: {e}")
+    process = Background(cmd, what="the SLURM run", output=root / "run.log", env={**cluster.env, **env}, cwd=cwd)
+    return BackgroundRun(cluster, process, cwd)

@@ -2,9 +2,10 @@
 
 tests/slurm_cluster.py starts a one-node SLURM on localhost. The run here (started in the
 background when the session starts, see :func:`start_run`) starts from scratch in a new
-directory holding the same data as the local ``demo_run``, with a slice of its config (:data:`SLURM_CONFIG`: one dataset and a few
-methods, so that every stage and both rule groups run but the test takes minutes, not the
-whole demo's half hour), and is compared with it: every job went through sbatch, SLURM
+directory holding the same data as the local ``demo_run``, with a slice of its config
+(:data:`SLURM_CONFIG`: one dataset and a few methods, so that every stage and both rule
+groups run but the test takes minutes, not the whole demo's half hour), and is compared
+with it: every job went through sbatch, SLURM
 allocated what each rule asked for, and every result is the local one (a job's params are
 its own slice of the config, so the same method on the same data writes the same file).
 """
@@ -143,8 +144,8 @@ def parse_mb(mem: str) -> int:
 def start_run(base: Path) -> BackgroundRun:
     """Start a SLURM cluster and the README's command on it, without waiting.
 
-    conftest's session fixture ``slurm_background`` calls this before the session's first
-    test when this module is selected: the run spends most of its time waiting on SLURM
+    conftest's session fixture ``background`` calls this before the session's first test
+    when this module is selected: the run spends most of its time waiting on SLURM
     (status checks, scheduling), so the session's other tests run meanwhile. It has its own
     copy of the workflow (tests edit ``demo_run``'s copy for a while) and the same data as
     ``demo_run`` (the same generators).

@@ -87,7 +87,7 @@ def start_run(base: Path) -> BackgroundWorkflow:
 @pytest.fixture(scope="module")
 def run(background, tmp_path_factory):
     bg = background.get("biomedclip") or start_run(tmp_path_factory.mktemp("bmc"))
-    bg.wait()
+    bg.wait_ok()
     n_qa = len(json.loads((bg.work.parent / "slake_src" / "train.json").read_text()))
     return bg.work, n_qa, bg.wf, bg.env
 
