@@ -163,6 +163,8 @@ def _memmap_member(path: str | os.PathLike, member: str) -> np.ndarray | None:
     import struct
     import zipfile
 
+    from ._npy import read_header
+
     with zipfile.ZipFile(path) as zf:
         info = zf.getinfo(member)
     if info.compress_type != zipfile.ZIP_STORED:
@@ -172,10 +174,6 @@ def _memmap_member(path: str | os.PathLike, member: str) -> np.ndarray | None:
         local = fh.read(30)
         name_len, extra_len = struct.unpack("<HH", local[26:30])
         fh.seek(info.header_offset + 30 + name_len + extra_len)
-        version = np.lib.format.read_magic(fh)
-        read_header = (
-            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        )
         shape, fortran, dtype = read_header(fh)
         offset = fh.tell()
     if dtype.hasobject:

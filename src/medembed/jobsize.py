@@ -25,13 +25,11 @@ ROWS_PER_THREAD = 4096
 
 def n_rows(path: str | os.PathLike, member: str = "X.npy") -> int | None:
     """Rows of the matrix ``member`` of an ``.npz``, from its header; None if not readable yet."""
-    import numpy as np
+    from ._npy import read_header
 
     try:
         with zipfile.ZipFile(path) as zf, zf.open(member) as fh:
-            version = np.lib.format.read_magic(fh)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape = read(fh)[0]
+            shape = read_header(fh)[0]
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None
     return int(shape[0]) if shape else None
