@@ -32,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one_encoder_config(src: Path, dest: Path, n_encoders: int) -> Path:
+def first_encoders_config(src: Path, dest: Path, n_encoders: int) -> Path:
     config = yaml.safe_load(src.read_text())
     if n_encoders and "encoders" in config:
         config["encoders"] = config["encoders"][:n_encoders]
@@ -74,11 +74,11 @@ def job_times(work: Path) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("job")
 
 
-def run_demo(checkout: Path, work: Path, config: Path, cores: int) -> dict:
+def run_demo(checkout: Path, work: Path, config: Path, n_encoders: int, cores: int) -> dict:
     work.mkdir(parents=True)
     (work / "data").mkdir()
     os.symlink(ROOT / "data" / "demo", work / "data" / "demo")
-    cfg = one_encoder_config(config, work / "config.yaml", ARGS.encoders)
+    cfg = first_encoders_config(config, work / "config.yaml", n_encoders)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(checkout / "Snakefile"), "--directory", str(work),
            "--configfile", str(cfg), "--cores", str(cores)]
@@ -100,27 +100,26 @@ def show(name: str, r: dict) -> None:
 
 
 def main() -> None:
-    global ARGS
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--baseline", required=True, help="the commit to compare against (e.g. main, HEAD~3)")
     p.add_argument("--encoders", type=int, default=1, help="first N encoders of the config; 0 = all (default 1)")
     p.add_argument("--config", type=Path, default=ROOT / "config" / "demo.yaml")
     p.add_argument("--repeat", type=int, default=1, help="rounds; the order alternates (default 1)")
     p.add_argument("--cores", type=int, default=2)
-    ARGS = p.parse_args()
+    args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="demo_wall-") as tmp:
         tmp = Path(tmp)
         base = tmp / "baseline"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(base), ARGS.baseline], check=True)
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(base), args.baseline], check=True)
         try:
             rev = subprocess.run(["git", "-C", str(base), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-            print(f"demo ({ARGS.config.name}, encoders: {ARGS.encoders or 'all'}) on {ARGS.cores} cores: baseline {rev} vs this checkout")
+            print(f"demo ({args.config.name}, encoders: {args.encoders or 'all'}) on {args.cores} cores: baseline {rev} vs this checkout")
             ratios = []
-            for k in range(ARGS.repeat):
+            for k in range(args.repeat):
                 order = [("baseline", base), ("this", ROOT)]
                 if k % 2:
                     order.reverse()
-                res = {name: run_demo(co, tmp / f"{name}-{k}", ARGS.config, ARGS.cores) for name, co in order}
+                res = {name: run_demo(co, tmp / f"{name}-{k}", args.config, args.encoders, args.cores) for name, co in order}
                 print(f"round {k + 1}:")
                 for name, _ in order:
                     show(name, res[name])
@@ -137,8 +136,6 @@ def main() -> None:
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False)
 
-
-ARGS: argparse.Namespace
 
 if __name__ == "__main__":
     main()
