@@ -38,8 +38,8 @@ def stability(name: str, params: dict | None, X, *, knn=None, labels=None, n_run
     own neighbours: the graph's rows do not subset). ``labels``: the known labels for a
     semi-supervised method. ``reference``: the labels of the fit with ``params`` as given
     (the cluster job's output, in ``X``'s row order); a seeded method takes it as its first
-    run instead of refitting it. Subsample runs ignore it. Returns ``{"method", "scheme" ("seeds" or "subsample"),
-    "n_runs", "ari_mean", "ari_min", "ari_pairs"}``.
+    run instead of refitting it. Subsample runs ignore it. Returns ``{"method", "scheme"
+    ("seeds" or "subsample"), "n_runs", "ari_mean", "ari_min", "ari_pairs"}``.
     """
     params = dict(params or {})
     X = np.asarray(X)
@@ -59,8 +59,8 @@ def stability(name: str, params: dict | None, X, *, knn=None, labels=None, n_run
                 if lab.shape != (n,):
                     raise ValueError(f"stability: reference has shape {lab.shape}, expected ({n},)")
             else:
-                lab = _fit_labels(name, {**params, "random_state": base + r}, X, labels, knn)
-            runs.append((np.arange(n), np.asarray(lab)))
+                lab = np.asarray(_fit_labels(name, {**params, "random_state": base + r}, X, labels, knn))
+            runs.append((np.arange(n), lab))
         scheme = "seeds"
     else:
         rng = np.random.default_rng(random_state)
