@@ -101,3 +101,11 @@ def test_slurm_plan_of_the_demo_has_no_group_cycle():
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "depends on itself" not in out
+
+
+@pytest.mark.parametrize("argv", [("--cores", "all"), ("--profile", "profiles/slurm")])
+def test_every_run_schedules_greedily(argv):
+    # snakemake's default ILP scheduler re-solves an integer program per finished job and
+    # buys nothing without temp() files or priorities (docs/scaling.md: 0.89x demo wall).
+    assert effective(*argv).scheduler == "greedy"
+    assert not any("temp(" in p.read_text() or "priority" in p.read_text() for p in (ROOT / "rules").glob("*.smk"))
