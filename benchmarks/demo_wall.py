@@ -83,7 +83,9 @@ def run_demo(checkout: Path, work: Path, config: Path, n_encoders: int, cores: i
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(checkout / "Snakefile"), "--directory", str(work),
            "--configfile", str(cfg), "--cores", str(cores)]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # cwd=work: snakemake takes the workflow profile from ./profiles/default before the one
+    # beside the Snakefile, so from this repository both sides would get this one's profile
+    proc = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"demo failed in {checkout}:\n{proc.stderr[-3000:]}")
