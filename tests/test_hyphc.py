@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import tracemalloc
 
@@ -375,6 +377,77 @@ def test_more_evaluations_never_keep_a_worse_tree():
             ref = losses
     assert losses == ref  # same optimisation
     assert costs[1] <= costs[0] + 1e-9
+
+
+# --------------------------------------------------------------------------- backends
+
+
+@pytest.mark.parametrize("scale, tau", [(0.05, 0.5), (0.7, 0.3), (0.999, 0.1), (0.005, 0.5), (1.2, 0.5)])
+def test_numba_gradient_equals_torch_autograd(scale, tau):
+    """The compiled step's loss and gradients are autograd's, including where the radius
+    clamp (below 1e-2, above max_scale) stops the gradient of the scale."""
+    import torch
+
+    from medembed.tl.cluster import _hyphc_jit
+
+    rng = np.random.default_rng(4)
+    n = 40
+    U = H.unit_rows(rng.normal(size=(n, 6)))
+    U[1] = U[0]  # a duplicate point: w = 1, and its leaves may coincide
+    W = np.clip(0.5 * (1 + U.astype(np.float32) @ U.astype(np.float32).T), 0, 1)
+    E = rng.normal(size=(n, 2)) * rng.uniform(0.01, 0.9, size=(n, 1))
+    E[3] = 2 * E[2]  # same direction: cos = 1 exactly, where the clamp stops the gradient
+    t = np.vstack([sample_triplets(n, 3000, rng), [[2, 3, 5], [0, 1, 2]]])
+    loss, gE, g_scale = _hyphc_jit.triplet_loss_grad(E, scale, 0.999, t, W, tau)
+
+    e = torch.tensor(E, requires_grad=True)
+    sc = torch.tensor([scale], dtype=torch.float64, requires_grad=True)
+    tt, Wt = torch.as_tensor(t), torch.as_tensor(W)
+    s = torch.stack([Wt[tt[:, 0], tt[:, 1]], Wt[tt[:, 0], tt[:, 2]], Wt[tt[:, 1], tt[:, 2]]], -1).double()
+    ref = _hyphc.hyphc_triplet_loss(e / e.norm(dim=-1, keepdim=True), sc.clamp(1e-2, 0.999), tt, s, tau)
+    ref.backward()
+    assert loss == pytest.approx(float(ref.detach()), rel=1e-12)
+    assert np.allclose(gE, e.grad.numpy(), rtol=1e-9, atol=1e-12 * np.abs(gE).max())
+    assert g_scale == pytest.approx(float(sc.grad), rel=1e-9, abs=1e-15)
+    assert (g_scale == 0.0) == (not 1e-2 < scale < 0.999)
+
+
+@pytest.mark.parametrize("n, n_triplets", [(20, 20_000), (50, 20_000)])  # all triplets / sampled
+def test_numba_and_torch_backends_follow_one_trajectory(n, n_triplets):
+    """Same start, same triplets: geoopt's RiemannianAdam on the ball and the compiled one
+    agree to rounding after 60 steps (losses, leaves, kept epoch)."""
+    U = H.unit_rows(np.random.default_rng(n).normal(size=(n, 8)))
+    kw = dict(n_triplets=n_triplets, batch_size=1000, epochs=3, anneal_every=1, random_state=0, progress=False,
+              evals_per_epoch=5)
+    E1, i1 = fit_poincare_leaves(U, backend="numba", **kw)
+    E2, i2 = fit_poincare_leaves(U, backend="torch", device="cpu", **kw)
+    assert (i1["backend"], i2["backend"]) == ("numba", "torch")
+    assert np.allclose([h["loss"] for h in i1["history"]], [h["loss"] for h in i2["history"]], rtol=1e-9)
+    assert np.abs(E1 - E2).max() < 1e-7 and i1["best_epoch"] == i2["best_epoch"]
+    assert i1["history"][-1]["loss"] < i1["history"][0]["loss"]  # it did optimise
+
+
+def test_backend_choice():
+    assert _hyphc.choose_backend("auto", "auto", block_mode=False) == "numba"
+    assert _hyphc.choose_backend("auto", "cuda", block_mode=False) == "torch"
+    assert _hyphc.choose_backend("auto", "cpu", block_mode=True) == "torch"
+    with pytest.raises(ValueError, match="dense CPU"):
+        _hyphc.choose_backend("numba", "cpu", block_mode=True)
+    with pytest.raises(ValueError, match="backend='gpu'"):
+        _hyphc.choose_backend("gpu", "cpu", block_mode=False)
+
+
+def test_dense_hyphc_job_does_not_import_torch():
+    """A HypHC job up to 4096 leaves runs on numba: no torch import (3 s, 600 MB per job)."""
+    script = (
+        "import sys, numpy as np; from medembed.tl.cluster._hyphc import HyperbolicHC;"
+        "X = np.random.default_rng(0).normal(size=(30, 5));"
+        "m = HyperbolicHC(n_clusters=3, epochs=2, progress=False).fit(X);"
+        "print(len(set(m.labels_)), 'torch' in sys.modules)"
+    )
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == ["3", "False"]
 
 
 def test_planted_hierarchy_recovered_with_auto_budget():

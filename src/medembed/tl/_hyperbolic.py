@@ -28,17 +28,21 @@ angle ``theta``, ``|c| = (1 + r^2) / (2 r cos(theta / 2))``.
 
 from __future__ import annotations
 
-import numpy as np
+import sys
 
-try:  # torch is optional for the numpy-only helpers
-    import torch
-except ImportError:  # pragma: no cover - torch is a hard dependency of the package
-    torch = None
+import numpy as np
 
 MIN_NORM = 1e-15
 
 
+def _torch():
+    """torch, if something imported it: a tensor argument means it is loaded, so the numpy
+    paths (decoding, costs, every numba-backed HypHC job) never import it."""
+    return sys.modules.get("torch")
+
+
 def _is_torch(x) -> bool:
+    torch = _torch()
     return torch is not None and isinstance(x, torch.Tensor)
 
 
@@ -53,23 +57,23 @@ def _clamp_min(x, lo):
 
 
 def _sqrt(x):
-    return torch.sqrt(x) if _is_torch(x) else np.sqrt(x)
+    return _torch().sqrt(x) if _is_torch(x) else np.sqrt(x)
 
 
 def _where(c, a, b):
-    return torch.where(c, a, b) if _is_torch(c) else np.where(c, a, b)
+    return _torch().where(c, a, b) if _is_torch(c) else np.where(c, a, b)
 
 
 def _artanh(x):
-    return torch.atanh(x) if _is_torch(x) else np.arctanh(x)
+    return _torch().atanh(x) if _is_torch(x) else np.arctanh(x)
 
 
 def _tanh(x):
-    return torch.tanh(x) if _is_torch(x) else np.tanh(x)
+    return _torch().tanh(x) if _is_torch(x) else np.tanh(x)
 
 
 def _arccosh(x):
-    return torch.acosh(x) if _is_torch(x) else np.arccosh(x)
+    return _torch().acosh(x) if _is_torch(x) else np.arccosh(x)
 
 
 # --------------------------------------------------------------------------- ball ops
@@ -101,7 +105,7 @@ def dist0(x):
     """Hyperbolic distance to the origin, ``2 artanh |x|`` (keeps the last axis, size 1)."""
     norm = _sqrt(_sum(x * x))
     if _is_torch(norm):
-        return 2 * torch.atanh(norm.clamp_max(1 - 1e-15))
+        return 2 * _torch().atanh(norm.clamp_max(1 - 1e-15))
     return 2 * np.arctanh(np.minimum(norm, 1 - 1e-15))
 
 
@@ -180,6 +184,7 @@ def lca_depth_same_radius(cos_theta, radius):
     0 for antipodal points. Differentiable (torch) and used by the HypHC loss.
     """
     if _is_torch(cos_theta):
+        torch = _torch()
         half = torch.sqrt(((1 + cos_theta) / 2).clamp_min(1e-12))
         radius = torch.as_tensor(radius, dtype=cos_theta.dtype, device=cos_theta.device)
         c = ((1 + radius * radius) / (2 * radius * half)).clamp_min(1.0)

@@ -21,15 +21,23 @@ hyperbolic lowest common ancestors (LCA), see :mod:`medembed.tl._hyperbolic`.
   (:meth:`HyperbolicHC.auto_budget`): 60 steps of ``clip(27 n, 1024, batch_size)``
   triplets, capped at ``clip(50 n, 1e6, 5e6)``, and keep_best scores the tree after every
   step up to 512 leaves. The old fixed 1e6 triplets per epoch took 36 s on 120 leaves
-  (2 shared cores); the scaled budget 12 s, with the same or a lower Dasgupta cost on iris,
-  wine, breast_cancer and digits (benchmarks/hyphc_dasgupta.py --compare). Explicit
+  (2 shared cores); the scaled budget 12 s on torch, 1.8 s on numba, with the same or a
+  lower Dasgupta cost on iris, wine, breast_cancer and digits
+  (benchmarks/hyphc_dasgupta.py --compare [fixed|torch]). Explicit
   ``n_triplets``, ``epochs`` and ``batch_size`` are used as given (one score per epoch).
   The effective values are in ``effective_params_``.
-* Leaves live on a shared radius (HypHC's ``normalize_embeddings``): a geoopt
-  ``ManifoldParameter`` on the ``PoincareBall`` holds the directions, one learnt scale the
-  radius; both are updated by ``RiemannianAdam`` (in block mode only the block's rows
-  move, with per-row Adam moments: a lazy Riemannian Adam). Temperature and learning rate
-  are multiplied by ``anneal_factor`` every ``anneal_every`` epochs (coarse to fine).
+* Leaves live on a shared radius (HypHC's ``normalize_embeddings``): points of the
+  Poincaré ball hold the directions, one learnt scale the radius; both are updated by
+  geoopt's ``RiemannianAdam`` (in block mode only the block's rows move, with per-row Adam
+  moments: a lazy Riemannian Adam). Temperature and learning rate are multiplied by
+  ``anneal_factor`` every ``anneal_every`` epochs (coarse to fine).
+* Two backends (:func:`choose_backend`). Up to 4096 leaves on the CPU (every job of the
+  demo) one compiled numba kernel computes the loss, its gradient and the Riemannian Adam
+  update (:mod:`._hyphc_jit`), without torch: a step costs tens of microseconds instead
+  of ~3 ms of torch dispatch, and the job does not pay torch's import (3 s, 600 MB). It is
+  autograd + geoopt to rounding (same start and triplets: leaves within 1e-7 after 60
+  steps, ``tests/test_hyphc.py``). Block mode and ``device='cuda'`` run on torch + geoopt.
+  All randomness comes from one numpy generator, so both follow one trajectory.
 * Large inputs (``n > 4096``, unless ``warm_start=None``) start from a coarse solution:
   HypHC on a uniform subsample of ``m = warm_start`` leaves, every leaf initialised at the
   direction of its most similar subsample leaf (``O(n m d)`` chunked matmuls), then all
@@ -74,6 +82,9 @@ AUTO_STEPS_PER_EPOCH = 60
 AUTO_TRIPLETS_PER_LEAF = 27
 AUTO_MIN_BATCH = 1024
 AUTO_EVAL_LEAVES = 512 * AUTO_STEPS_PER_EPOCH
+#: smallest shared radius, and Adam's (beta1, beta2, eps) as in geoopt's RiemannianAdam
+_MIN_SCALE = 1e-2
+_ADAM = (0.9, 0.999, 1e-8)
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +173,153 @@ def hyphc_triplet_loss(u, radius, triplets, sims, temperature):
     return (sims.sum(-1) - (sims * weights).sum(-1)).mean()
 
 
+class _NumbaLeaves:
+    """Dense-regime optimiser state, numpy + one compiled step (:mod:`._hyphc_jit`): the
+    leaves (n, dim) on the Poincaré ball, their shared radius ``clamp(scale, 1e-2,
+    max_scale)``, geoopt's RiemannianAdam moments. No torch import."""
+
+    def __init__(self, U, init, *, init_size, max_scale, learning_rate):
+        from . import _hyphc_jit
+
+        self._jit = _hyphc_jit
+        U32 = np.ascontiguousarray(U, dtype=np.float32)  # as the torch table: float32
+        self.W = np.clip(0.5 * (1.0 + U32 @ U32.T), 0.0, 1.0)
+        self.E = np.array(init, dtype=np.float64)
+        self.M = np.zeros_like(self.E)
+        self.V = np.zeros(len(self.E))
+        self.scale, self.m_scale, self.v_scale = float(init_size), 0.0, 0.0
+        self.max_scale = float(max_scale)
+        self.lr = float(learning_rate)
+        self.k = 0
+
+    def step(self, t, tau):
+        loss, gE, g_scale = self._jit.triplet_loss_grad(self.E, self.scale, self.max_scale, t, self.W, tau)
+        self.k += 1
+        self._jit.riemannian_adam_ball(self.E, gE, self.M, self.V, self.k, self.lr, *_ADAM, 1.0 - 1e-5)
+        self.scale, self.m_scale, self.v_scale = self._jit.adam_scalar(
+            self.scale, g_scale, self.m_scale, self.v_scale, self.k, self.lr, *_ADAM)
+        return loss
+
+    def radius(self) -> float:
+        return min(max(self.scale, _MIN_SCALE), self.max_scale)
+
+    def embeddings(self):
+        return unit_rows(self.E, standardize=False) * self.radius()
+
+    def anneal(self, factor):
+        self.lr *= factor
+
+    def close(self):
+        pass
+
+
+class _TorchLeaves:
+    """The same state in torch (geoopt ``ManifoldParameter`` + ``RiemannianAdam``), for a GPU
+    and for block mode (``n > 4096``: a lazy Riemannian Adam on the block's rows)."""
+
+    def __init__(self, U, init, *, init_size, max_scale, learning_rate, block_learning_rate, device, block_mode):
+        import geoopt
+        import torch
+
+        self.torch = torch
+        self.dev = resolve_device(device)
+        self.dtype = torch.float64 if len(U) <= 20000 else torch.float32
+        self.sim = _Similarity(U, self.dev)
+        self.emb = geoopt.ManifoldParameter(torch.as_tensor(init, dtype=self.dtype, device=self.dev),
+                                            manifold=geoopt.PoincareBall())
+        self.scale = torch.nn.Parameter(torch.tensor([init_size], dtype=self.dtype, device=self.dev))
+        self.max_scale = float(max_scale)
+        # block mode updates only the rows of the current block ("lazy" Riemannian Adam with
+        # per-row moments and step counts; for rows of one norm Adam on the ball reduces to
+        # this up to the retraction), the radius with RiemannianAdam; else RiemannianAdam on all
+        self.block_mode = block_mode
+        self.opt = geoopt.optim.RiemannianAdam([self.scale] if block_mode else [self.emb, self.scale], lr=learning_rate)
+        self.lr_rows = learning_rate if block_learning_rate is None else block_learning_rate
+        if block_mode:
+            self.m1 = torch.zeros_like(self.emb.data)
+            self.m2 = torch.zeros_like(self.emb.data)
+            self.steps = torch.zeros(len(U), 1, dtype=self.dtype, device=self.dev)
+        # Per-step tensors are small: on a shared CPU, intra-op threads mostly wait on each
+        # other (10x slower when the cores are busy), so the loop runs single-threaded on CPU.
+        self.prev_threads = torch.get_num_threads()
+        if self.dev.type == "cpu":
+            torch.set_num_threads(1)
+
+    def _radius_t(self):
+        return self.scale.clamp(_MIN_SCALE, self.max_scale)
+
+    def radius(self) -> float:
+        return float(self._radius_t().detach())
+
+    def embeddings(self):
+        with self.torch.no_grad():
+            u = self.emb / self.emb.norm(dim=-1, keepdim=True).clamp_min(1e-15)
+            return (u * self._radius_t()).double().cpu().numpy()
+
+    def _descend(self, u, t, s, tau):
+        loss = hyphc_triplet_loss(u, self._radius_t(), t, s, tau)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return float(loss.detach())
+
+    def step(self, t, tau):
+        torch = self.torch
+        t = torch.as_tensor(t, device=self.dev)
+        with torch.no_grad():
+            s = self.sim.triplets(t).to(self.dtype)
+        u = self.emb / self.emb.norm(dim=-1, keepdim=True).clamp_min(1e-15)
+        return self._descend(u, t, s, tau)
+
+    def step_block(self, blk, loc, tau):
+        torch = self.torch
+        blk = torch.as_tensor(blk, device=self.dev)
+        loc = torch.as_tensor(loc, device=self.dev)
+        with torch.no_grad():
+            Ub = self.sim.U[blk]
+            Wb = (0.5 * (1.0 + Ub @ Ub.T)).clamp(0.0, 1.0)
+            s = torch_stack([Wb[loc[:, 0], loc[:, 1]], Wb[loc[:, 0], loc[:, 2]], Wb[loc[:, 1], loc[:, 2]]]).to(self.dtype)
+        eb = self.emb.detach()[blk].clone().requires_grad_(True)
+        loss = self._descend(eb / eb.norm(dim=-1, keepdim=True).clamp_min(1e-15), loc, s, tau)
+        beta1, beta2 = _ADAM[0], _ADAM[1]
+        with torch.no_grad():
+            sq = (eb * eb).sum(-1, keepdim=True)
+            g = eb.grad * ((1 - sq) ** 2 / 4)  # Riemannian gradient on the ball
+            self.m1[blk] = beta1 * self.m1[blk] + (1 - beta1) * g
+            self.m2[blk] = beta2 * self.m2[blk] + (1 - beta2) * g * g
+            self.steps[blk] += 1
+            k = self.steps[blk]
+            upd = (self.m1[blk] / (1 - beta1**k)) / ((self.m2[blk] / (1 - beta2**k)).sqrt() + 1e-12)
+            new = eb.detach() - self.lr_rows * upd
+            self.emb.data[blk] = new / new.norm(dim=-1, keepdim=True).clamp_min(1e-15) * sq.sqrt()
+        return loss
+
+    def anneal(self, factor):
+        for g in self.opt.param_groups:
+            g["lr"] *= factor
+        self.lr_rows *= factor
+
+    def close(self):
+        self.torch.set_num_threads(self.prev_threads)
+
+
+def choose_backend(backend: str, device: str, block_mode: bool) -> str:
+    """``numba`` (dense regime, CPU) or ``torch`` (block mode, or an explicit GPU).
+
+    ``auto`` takes numba whenever it can: in the dense regime a step is a few thousand
+    triplets on ``n <= 4096`` 2-D leaves, which a GPU spends in kernel launches, so
+    ``device='auto'`` does not import torch for it (and gives the same result with or
+    without a GPU). ``device='cuda'`` asks for torch.
+    """
+    if backend not in ("auto", "numba", "torch"):
+        raise ValueError(f"backend={backend!r}: expected 'auto', 'numba' or 'torch'")
+    if backend == "numba" and (block_mode or device == "cuda"):
+        raise ValueError(f"backend='numba' runs dense CPU problems (n <= {_DENSE_MAX_N}, device cpu/auto)")
+    if backend == "auto":
+        return "torch" if block_mode or device == "cuda" else "numba"
+    return backend
+
+
 def fit_poincare_leaves(
     U,
     *,
@@ -183,81 +341,50 @@ def fit_poincare_leaves(
     init_directions=None,
     block_learning_rate=None,
     evals_per_epoch: int = 1,
+    backend: str = "auto",
 ):
     """Optimise HypHC leaf embeddings for the cosine similarities of unit rows ``U``.
 
     Returns ``(embeddings (n, dim) float64 on one shared radius, info dict)``; ``info`` has
-    ``history`` (per-epoch mean loss and Dasgupta cost), ``best_epoch``, ``radius``.
-    Deterministic for a given ``random_state`` on a given device.
+    ``history`` (per-epoch mean loss and Dasgupta cost), ``best_epoch``, ``radius`` and
+    ``backend``. Deterministic for a given ``random_state``: all randomness (start, triplets,
+    permutations) is drawn from one numpy generator, so the ``numba`` and ``torch`` backends
+    (:func:`choose_backend`) follow the same trajectory up to rounding.
     """
-    import geoopt
-    import torch
     from tqdm.auto import tqdm
 
     U = np.asarray(U)
     n = U.shape[0]
     if n < 3:
         raise ValueError(f"HypHC needs at least 3 samples; got {n}")
-    dev = resolve_device(device)
-    seed = 0 if random_state is None else int(random_state)
-    rng = np.random.default_rng(seed)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    dtype = torch.float64 if n <= 20000 else torch.float32
+    rng = np.random.default_rng(0 if random_state is None else int(random_state))
 
-    sim = _Similarity(U, dev)
     total = n_choose_3(n)
     use_all = total <= n_triplets
-    triplets_all = torch.as_tensor(all_triplets(n), device=dev) if use_all else None
-    sims_all = None
-    if use_all:
-        t = triplets_all
-        sims_all = sim.triplets(t).to(dtype)
+    triplets_all = all_triplets(n) if use_all else None
     # all triplets: as in HypHC's sampler, small problems repeat every triplet so that an
     # epoch has about n_triplets of them (enough optimiser steps per epoch)
     repeats = max(1, int(round(n_triplets / total))) if use_all else 1
     per_epoch = total * repeats if use_all else int(n_triplets)
     # large n: sample triplets block-wise (see the loop); block of m = batch_size / 16 points
-    block_mode = (not use_all) and sim.W is None
+    block_mode = (not use_all) and n > _DENSE_MAX_N
     block = int(min(n, max(64, batch_size // 16)))
+    kind = choose_backend(backend, device, block_mode)
 
-    init = torch.randn(n, dim, generator=gen, dtype=dtype)
+    init = rng.standard_normal((n, dim))
     if init_directions is not None:  # warm start: given directions plus a tiny jitter
-        d0 = torch.as_tensor(np.asarray(init_directions), dtype=dtype)
-        d0 = d0 / d0.norm(dim=-1, keepdim=True).clamp_min(1e-15)
-        init = d0 + 1e-3 * init
-    init = init / init.norm(dim=-1, keepdim=True).clamp_min(1e-15) * init_size
-    ball = geoopt.PoincareBall()
-    emb = geoopt.ManifoldParameter(init.to(dev), manifold=ball)
-    scale = torch.nn.Parameter(torch.tensor([init_size], dtype=dtype, device=dev))
-    # block mode updates only the rows of the current block ("lazy" Riemannian Adam with
-    # per-row moments and step counts; for rows of one norm Adam on the ball reduces to this
-    # up to the retraction), the radius with RiemannianAdam; otherwise RiemannianAdam on all
-    opt = geoopt.optim.RiemannianAdam([scale] if block_mode else [emb, scale], lr=learning_rate)
-    lr_rows = learning_rate if block_learning_rate is None else block_learning_rate
-    if block_mode:
-        m1 = torch.zeros_like(emb.data)
-        m2 = torch.zeros_like(emb.data)
-        steps = torch.zeros(n, 1, dtype=dtype, device=dev)
-        beta1, beta2 = 0.9, 0.999
-    min_scale = 1e-2
-
-    def radius_of():
-        return scale.clamp(min_scale, max_scale)
-
-    def current_embeddings():
-        with torch.no_grad():
-            u = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-15)
-            return (u * radius_of()).double().cpu().numpy()
+        init = unit_rows(np.asarray(init_directions, dtype=np.float64), standardize=False) + 1e-3 * init
+    init = unit_rows(init, standardize=False) * init_size
+    if kind == "numba":
+        leaves = _NumbaLeaves(U, init, init_size=init_size, max_scale=max_scale, learning_rate=learning_rate)
+    else:
+        leaves = _TorchLeaves(U, init, init_size=init_size, max_scale=max_scale, learning_rate=learning_rate,
+                              block_learning_rate=block_learning_rate, device=device, block_mode=block_mode)
 
     tau = float(temperature)
     history = []
     best = (math.inf, None, -1)
     evaluate = keep_best and (dim == 2 or n <= 20000)
-    # Per-step tensors are small: on a shared CPU, intra-op threads mostly wait on each other
-    # (10x slower when the cores are busy), so the loop runs single-threaded on CPU.
-    prev_threads = torch.get_num_threads()
-    if dev.type == "cpu":
-        torch.set_num_threads(1)
     try:
         n_batches = math.ceil(per_epoch / batch_size)
         # with keep_best, the tree is scored after every eval_step-th batch and at epoch end
@@ -267,62 +394,30 @@ def fit_poincare_leaves(
         U_score = gram_basis(U) if evaluate else None
 
         def score(best):
-            E = current_embeddings()
-            cost = dasgupta_cost(decode_tree(E, float(radius_of().detach())), features=U_score)
+            E = leaves.embeddings()
+            cost = dasgupta_cost(decode_tree(E, leaves.radius()), features=U_score)
             return cost, (cost, E, epoch) if cost < best[0] else best
         bar = tqdm(total=epochs * n_batches, desc=desc, file=sys.stderr, disable=not progress, leave=False)
         for epoch in range(epochs):
             if use_all:
-                perm = torch.cat([torch.randperm(total, generator=gen) for _ in range(repeats)]).to(dev)
-            elif block_mode:
-                trip = None
-            else:
-                trip = torch.as_tensor(sample_triplets(n, per_epoch, rng), device=dev)
+                perm = np.concatenate([rng.permutation(total) for _ in range(repeats)])
+            elif not block_mode:
+                trip = sample_triplets(n, per_epoch, rng)
             running = 0.0
             for b in range(n_batches):
-                if use_all:
-                    idx = perm[b * batch_size : (b + 1) * batch_size]
-                    t, s = triplets_all[idx], sims_all[idx]
-                elif block_mode:
+                if block_mode:
                     # uniform triplets inside a uniform random block of points: every triplet
                     # is still uniform over all C(n, 3), but the block's similarities come
                     # from one small Gram matrix and each point of the block gets ~3B/m
                     # triplets, hence a low-noise update (see module docstring)
-                    blk = torch.as_tensor(rng.choice(n, size=block, replace=False), device=dev)
-                    loc = torch.as_tensor(sample_triplets(block, batch_size, rng), device=dev)
-                    with torch.no_grad():
-                        Ub = sim.U[blk]
-                        Wb = (0.5 * (1.0 + Ub @ Ub.T)).clamp(0.0, 1.0)
-                        s = torch_stack([Wb[loc[:, 0], loc[:, 1]], Wb[loc[:, 0], loc[:, 2]], Wb[loc[:, 1], loc[:, 2]]]).to(dtype)
-                    t = blk[loc]
+                    blk = rng.choice(n, size=block, replace=False)
+                    loc = sample_triplets(block, batch_size, rng)
+                    loss, size = leaves.step_block(blk, loc, tau), len(loc)
                 else:
-                    t = trip[b * batch_size : (b + 1) * batch_size]
-                    with torch.no_grad():
-                        s = sim.triplets(t).to(dtype)
-                if block_mode:
-                    eb = emb.detach()[blk].clone().requires_grad_(True)
-                    u = eb / eb.norm(dim=-1, keepdim=True).clamp_min(1e-15)
-                    loss = hyphc_triplet_loss(u, radius_of(), loc, s, tau)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    with torch.no_grad():
-                        sq = (eb * eb).sum(-1, keepdim=True)
-                        g = eb.grad * ((1 - sq) ** 2 / 4)  # Riemannian gradient on the ball
-                        m1[blk] = beta1 * m1[blk] + (1 - beta1) * g
-                        m2[blk] = beta2 * m2[blk] + (1 - beta2) * g * g
-                        steps[blk] += 1
-                        k = steps[blk]
-                        upd = (m1[blk] / (1 - beta1**k)) / ((m2[blk] / (1 - beta2**k)).sqrt() + 1e-12)
-                        new = eb.detach() - lr_rows * upd
-                        emb.data[blk] = new / new.norm(dim=-1, keepdim=True).clamp_min(1e-15) * sq.sqrt()
-                else:
-                    u = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-15)
-                    loss = hyphc_triplet_loss(u, radius_of(), t, s, tau)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                running += float(loss.detach()) * (len(loc) if block_mode else len(t))
+                    sl = slice(b * batch_size, (b + 1) * batch_size)
+                    t = triplets_all[perm[sl]] if use_all else trip[sl]
+                    loss, size = leaves.step(t, tau), len(t)
+                running += loss * size
                 bar.update(1)
                 if evaluate and (b + 1) % eval_step == 0 and b + 1 < n_batches:
                     best = score(best)[1]
@@ -334,18 +429,16 @@ def fit_poincare_leaves(
             history.append(rec)
             if anneal_every and (epoch + 1) % anneal_every == 0:
                 tau *= anneal_factor
-                for g in opt.param_groups:
-                    g["lr"] *= anneal_factor
-                lr_rows *= anneal_factor
+                leaves.anneal(anneal_factor)
         bar.close()
         if evaluate and best[1] is not None:
             E, best_epoch = best[1], best[2]
         else:
-            E, best_epoch = current_embeddings(), epochs - 1
+            E, best_epoch = leaves.embeddings(), epochs - 1
     finally:
-        torch.set_num_threads(prev_threads)
+        leaves.close()
     radius = float(np.median(np.linalg.norm(E, axis=1)))
-    return E, {"history": history, "best_epoch": best_epoch, "radius": radius}
+    return E, {"history": history, "best_epoch": best_epoch, "radius": radius, "backend": kind}
 
 
 def warm_start_directions(U, sub_embeddings, sub_index, *, chunk: int = 8192):
