@@ -6,8 +6,8 @@ It computes exactly what the torch path computes (autograd of
 :func:`~medembed.tl.cluster._hyphc.hyphc_triplet_loss` through ``u = e / |e|`` and
 ``r = clamp(scale, 1e-2, max_scale)``, then geoopt's ``RiemannianAdam`` on the
 ``PoincareBall`` for the leaves and on the Euclidean line for the scale), so the two agree
-to rounding (``tests/test_hyphc.py``). On 120 leaves a step of 3240 triplets takes tens of
-microseconds here against ~3 ms of torch dispatch.
+to rounding (``tests/test_hyphc.py``). A step of 3240 triplets (120 leaves) takes ~0.3 ms,
+of 8192 triplets ~0.9 ms, against ~3.3 ms of torch autograd + geoopt.
 """
 
 from __future__ import annotations
@@ -22,10 +22,21 @@ HALF_MIN = 1e-12  # clamp of (1 + cos) / 2 in lca_depth_same_radius
 RHO_MAX = 1.0 - 1e-7
 
 
+#: the depth where rho reaches RHO_MAX: x = 2 rho / (1 + rho^2), d_o = 2 artanh(rho)
+X_MAX = 2.0 * RHO_MAX / (1.0 + RHO_MAX * RHO_MAX)
+DEPTH_MAX = math.log1p(RHO_MAX) - math.log1p(-RHO_MAX)
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
-def _depth(c, r):  # pragma: no cover - compiled; tested through hyphc_step
-    """``lca_depth_same_radius(c, r)`` and its derivatives in ``c`` and ``r`` (torch's
-    clamp convention: no gradient through a clamp at or beyond its bound)."""
+def _depth(c, s, ds_dr):  # pragma: no cover - compiled; tested through triplet_loss_grad
+    """``lca_depth_same_radius(c, r)`` and its derivatives in ``c`` and ``r``, given
+    ``s = 2 r / (1 + r^2)`` and ``ds/dr``.
+
+    The torch formula ``2 artanh(rho)``, ``rho = 1 / (|c| + sqrt(|c|^2 - 1))``,
+    ``|c| = 1 / (s cos(theta / 2))``, is ``artanh(x)`` with ``x = s cos(theta / 2) = 1 / |c|``
+    (``tanh(a / 2) = tanh(a) / (1 + sqrt(1 - tanh(a)^2))``): one square root and one log per
+    pair instead of two and two. Clamps as in torch (no gradient at or beyond a bound):
+    ``(1 + cos) / 2 >= 1e-12`` and ``rho <= 1 - 1e-7`` (i.e. ``x <= X_MAX``)."""
     half_arg = 0.5 * (1.0 + c)
     if half_arg > HALF_MIN:
         half = math.sqrt(half_arg)
@@ -33,29 +44,11 @@ def _depth(c, r):  # pragma: no cover - compiled; tested through hyphc_step
     else:
         half = math.sqrt(HALF_MIN)
         dhalf_dc = 0.0
-    c0 = (1.0 + r * r) / (2.0 * r * half)
-    if c0 > 1.0:
-        cc = c0
-        dcc_dhalf = -c0 / half
-        dcc_dr = (r * r - 1.0) / (2.0 * r * r * half)
-    else:
-        cc = 1.0
-        dcc_dhalf = 0.0
-        dcc_dr = 0.0
-    q2 = cc * cc - 1.0
-    sq = math.sqrt(q2) if q2 > 0.0 else 0.0
-    q = cc + sq
-    rho0 = 1.0 / q
-    drho_dcc = -(1.0 + (cc / sq if sq > 0.0 else 0.0)) / (q * q)
-    if rho0 < RHO_MAX:
-        rho = rho0
-    else:
-        rho = RHO_MAX
-        drho_dcc = 0.0
-    depth = math.log1p(rho) - math.log1p(-rho)
-    dd_drho = 1.0 / (1.0 + rho) + 1.0 / (1.0 - rho)
-    dd_dcc = dd_drho * drho_dcc
-    return depth, dd_dcc * dcc_dhalf * dhalf_dc, dd_dcc * dcc_dr
+    x = s * half
+    if x >= X_MAX:
+        return DEPTH_MAX, 0.0, 0.0
+    dd_dx = 1.0 / (1.0 - x * x)
+    return 0.5 * math.log((1.0 + x) / (1.0 - x)), dd_dx * s * dhalf_dc, dd_dx * half * ds_dr
 
 
 @numba.njit(cache=True, nogil=True)
@@ -77,6 +70,8 @@ def triplet_loss_grad(E, scale, max_scale, t, W, tau):  # pragma: no cover - com
             U[a, k] = E[a, k] / nr
     r_in = 1e-2 < scale < max_scale
     r = min(max(scale, 1e-2), max_scale)
+    s_r = 2.0 * r / (1.0 + r * r)
+    ds_dr = 2.0 * (1.0 - r * r) / ((1.0 + r * r) * (1.0 + r * r))
     gU = np.zeros((n, d))
     g_r = 0.0
     total = 0.0
@@ -100,7 +95,7 @@ def triplet_loss_grad(E, scale, max_scale, t, W, tau):  # pragma: no cover - com
                 dot += U[x, k] * U[y, k]
             clip = 1.0 if -1.0 < dot < 1.0 else 0.0  # e.g. duplicate leaves: cos = 1
             dot = min(max(dot, -1.0), 1.0)
-            depth, dcos, ddr = _depth(dot, r)
+            depth, dcos, ddr = _depth(dot, s_r, ds_dr)
             z[p] = depth / tau
             dc[p] = dcos * clip
             dr[p] = ddr
