@@ -63,6 +63,42 @@ def test_a_stale_plan_fails_loudly():
         embed.shard_rows(m, plan, plan["shard"].item())
 
 
+def _manifest_with_numeric_key():
+    """A one-image manifest whose shard key is all decimal digits (~1 in 1,850 keys)."""
+    for i in range(100_000):
+        m = pd.DataFrame({"id": [f"k{i}"], "path": ["/x.png"], "sha256": ["0" * 64]})
+        if embed.plan_shards(m)["shard"].item().isdigit():
+            return m
+    raise AssertionError("no all-digit key in 100,000 tries")
+
+
+def test_a_key_of_digits_only_is_still_found(tmp_path):
+    """Found by the hostile-corpus workflow test: type inference read such a key as an int."""
+    m = _manifest_with_numeric_key()
+    plan = embed.plan_shards(m)
+    key = plan["shard"].item()
+    io.write_table(tmp_path / "shards.tsv", plan)
+    inferred = pd.read_csv(tmp_path / "shards.tsv", sep="\t")
+    assert inferred["shard"].dtype.kind in "iuf"  # the hazard: a number, not the key
+    with pytest.raises(TypeError, match="read_table"):
+        embed.shard_rows(m, inferred, key)
+    read = io.read_table(tmp_path / "shards.tsv")
+    assert read["shard"].item() == key
+    assert list(embed.shard_rows(m, read, key)["id"]) == list(m["id"])
+
+
+def test_tsv_identifiers_round_trip_as_text(tmp_path):
+    """Ids of a flat folder of numbered files, an image named NA, and missing values."""
+    df = pd.DataFrame({"id": ["000123", "NA", "7"], "id_j": ["0042", "x", "null"], "split": ["1", None, "test"],
+                       "similarity": [0.5, np.nan, 1.0], "set": [0, 1, 2]})
+    io.write_table(tmp_path / "t.tsv", df)
+    back = io.read_table(tmp_path / "t.tsv")
+    assert list(back["id"]) == ["000123", "NA", "7"] and list(back["id_j"]) == ["0042", "x", "null"]
+    assert back["split"].iloc[0] == "1" and pd.isna(back["split"].iloc[1])
+    assert back["similarity"].dtype == float and np.isnan(back["similarity"].iloc[1])
+    assert back["set"].dtype.kind == "i"
+
+
 def test_nan_embeddings_name_the_images():
     X = np.ones((4, 3))
     X[2, 1] = np.nan

@@ -103,11 +103,29 @@ def write_table(path: str | os.PathLike, df: pd.DataFrame, params: Mapping | Non
         pq.write_table(table.replace_schema_metadata(meta), tmp)
 
 
+#: TSV columns holding identifiers, read back as text: type inference would turn an image id
+#: "000123" into 123, an image named "NA" into NaN and a shard key of decimal digits (1 in
+#: ~1,850 keys; seen on the hostile test corpus) into an integer that matches no shard
+TEXT_COLUMNS = frozenset({"id", "shard", "path", "split"})
+
+
+def _is_text_column(name: str) -> bool:
+    return name in TEXT_COLUMNS or name.startswith("id_")
+
+
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A table written by :func:`write_table`; in a TSV, identifier columns
+    (:data:`TEXT_COLUMNS`, ``id_*``) stay strings and only empty cells are missing."""
     path = Path(path)
-    if path.suffix == ".tsv":
-        return pd.read_csv(path, sep="\t")
-    return pd.read_parquet(path)
+    if path.suffix != ".tsv":
+        return pd.read_parquet(path)
+    df = pd.read_csv(path, sep="\t")
+    text = [c for c in df.columns if _is_text_column(str(c))]
+    if text:
+        raw = pd.read_csv(path, sep="\t", usecols=text, dtype=str, keep_default_na=False, na_values=[""])
+        for c in text:
+            df[c] = raw[c]
+    return df
 
 
 def read_table_params(path: str | os.PathLike) -> dict:

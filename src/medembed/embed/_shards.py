@@ -58,6 +58,8 @@ def plan_shards(manifest: pd.DataFrame, shard_size: int = 10_000) -> pd.DataFram
 
 def shard_rows(manifest: pd.DataFrame, plan: pd.DataFrame, shard: str) -> pd.DataFrame:
     """The manifest rows of ``shard``, checked against the key (stale plans fail loudly)."""
+    if not plan["shard"].map(lambda k: isinstance(k, str)).all():
+        raise TypeError("shard keys were read as numbers: read the plan with medembed.io.read_table")
     match = plan[plan["shard"] == shard]
     if match.empty:
         raise ValueError(f"shard {shard!r} is not in the shard plan")
