@@ -398,7 +398,7 @@ def test_numba_gradient_equals_torch_autograd(scale, tau):
     E = rng.normal(size=(n, 2)) * rng.uniform(0.01, 0.9, size=(n, 1))
     E[3] = 2 * E[2]  # same direction: cos = 1 exactly, where the clamp stops the gradient
     t = np.vstack([sample_triplets(n, 3000, rng), [[2, 3, 5], [0, 1, 2]]])
-    loss, gE, g_scale = _hyphc_jit.triplet_loss_grad(E, scale, 0.999, t, W, tau)
+    loss, gE, g_scale = _hyphc_jit.triplet_loss_grad(E, scale, 1e-2, 0.999, t, W, tau)
 
     e = torch.tensor(E, requires_grad=True)
     sc = torch.tensor([scale], dtype=torch.float64, requires_grad=True)

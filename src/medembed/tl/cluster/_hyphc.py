@@ -82,9 +82,11 @@ AUTO_STEPS_PER_EPOCH = 60
 AUTO_TRIPLETS_PER_LEAF = 27
 AUTO_MIN_BATCH = 1024
 AUTO_EVAL_LEAVES = 512 * AUTO_STEPS_PER_EPOCH
-#: smallest shared radius, and Adam's (beta1, beta2, eps) as in geoopt's RiemannianAdam
+#: smallest shared radius, Adam's (beta1, beta2, eps) as in geoopt's RiemannianAdam, and
+#: the largest norm geoopt's PoincareBall projects float64 points to
 _MIN_SCALE = 1e-2
 _ADAM = (0.9, 0.999, 1e-8)
+_BALL_MAXNORM = 1.0 - 1e-5
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +177,7 @@ def hyphc_triplet_loss(u, radius, triplets, sims, temperature):
 
 class _NumbaLeaves:
     """Dense-regime optimiser state, numpy + one compiled step (:mod:`._hyphc_jit`): the
-    leaves (n, dim) on the Poincaré ball, their shared radius ``clamp(scale, 1e-2,
+    leaves (n, dim) on the Poincaré ball, their shared radius ``clamp(scale, _MIN_SCALE,
     max_scale)``, geoopt's RiemannianAdam moments. No torch import."""
 
     def __init__(self, U, init, *, init_size, max_scale, learning_rate):
@@ -193,9 +195,9 @@ class _NumbaLeaves:
         self.k = 0
 
     def step(self, t, tau):
-        loss, gE, g_scale = self._jit.triplet_loss_grad(self.E, self.scale, self.max_scale, t, self.W, tau)
+        loss, gE, g_scale = self._jit.triplet_loss_grad(self.E, self.scale, _MIN_SCALE, self.max_scale, t, self.W, tau)
         self.k += 1
-        self._jit.riemannian_adam_ball(self.E, gE, self.M, self.V, self.k, self.lr, *_ADAM, 1.0 - 1e-5)
+        self._jit.riemannian_adam_ball(self.E, gE, self.M, self.V, self.k, self.lr, *_ADAM, _BALL_MAXNORM)
         self.scale, self.m_scale, self.v_scale = self._jit.adam_scalar(
             self.scale, g_scale, self.m_scale, self.v_scale, self.k, self.lr, *_ADAM)
         return loss

@@ -4,7 +4,7 @@ no torch. Imported only by :class:`medembed.tl.cluster._hyphc._NumbaLeaves`.
 
 It computes exactly what the torch path computes (autograd of
 :func:`~medembed.tl.cluster._hyphc.hyphc_triplet_loss` through ``u = e / |e|`` and
-``r = clamp(scale, 1e-2, max_scale)``, then geoopt's ``RiemannianAdam`` on the
+``r = clamp(scale, min_scale, max_scale)``, then geoopt's ``RiemannianAdam`` on the
 ``PoincareBall`` for the leaves and on the Euclidean line for the scale), so the two agree
 to rounding (``tests/test_hyphc.py``). A step of 3240 triplets (120 leaves) takes ~0.3 ms,
 of 8192 triplets ~0.9 ms, against ~3.3 ms of torch autograd + geoopt.
@@ -52,9 +52,9 @@ def _depth(c, s, ds_dr):  # pragma: no cover - compiled; tested through triplet_
 
 
 @numba.njit(cache=True, nogil=True)
-def triplet_loss_grad(E, scale, max_scale, t, W, tau):  # pragma: no cover - compiled
+def triplet_loss_grad(E, scale, min_scale, max_scale, t, W, tau):  # pragma: no cover - compiled
     """Mean HypHC loss of triplets ``t`` (B, 3) for leaves ``E`` (n, d) on the radius
-    ``clamp(scale, 1e-2, max_scale)``, similarities from the table ``W`` (n, n); returns
+    ``clamp(scale, min_scale, max_scale)``, similarities from the table ``W`` (n, n); returns
     ``(loss, dL/dE (n, d), dL/dscale)``."""
     n, d = E.shape
     B = t.shape[0]
@@ -68,8 +68,8 @@ def triplet_loss_grad(E, scale, max_scale, t, W, tau):  # pragma: no cover - com
         norm[a] = nr
         for k in range(d):
             U[a, k] = E[a, k] / nr
-    r_in = 1e-2 < scale < max_scale
-    r = min(max(scale, 1e-2), max_scale)
+    r_in = min_scale < scale < max_scale
+    r = min(max(scale, min_scale), max_scale)
     s_r = 2.0 * r / (1.0 + r * r)
     ds_dr = 2.0 * (1.0 - r * r) / ((1.0 + r * r) * (1.0 + r * r))
     gU = np.zeros((n, d))
