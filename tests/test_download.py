@@ -1,4 +1,4 @@
-"""fetch_slake: local zips/directories and a pre-filled hub cache, all offline.
+"""fetch_slake and fetch_hub_table: local zips/directories and a pre-filled hub cache, offline.
 
 Every failure case checks that nothing was extracted outside the destination and that no
 half-complete dataset directory (or temporary directory) is left behind.
@@ -10,19 +10,31 @@ import hashlib
 import json
 import os
 import stat
+import sys
 import time
 import zipfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from medembed.datasets._download import (
     MARKER,
     DatasetIntegrityError,
     DatasetUnavailableError,
+    fetch_hub_table,
     fetch_slake,
 )
 from medembed.datasets._slake import read_qa, read_slake
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hub_fixtures import (  # noqa: E402
+    IMAGE_DATASET_REPO,
+    MEDNIST_CLASSES,
+    build_tiny_image_dataset,
+    offline_hub,
+    tiny_image_dataset_files,
+)
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "slake-mini"
 N_IMG, N_QA = 120, 2688
@@ -438,3 +450,222 @@ def test_hub_unreachable_endpoint_fails_fast(tmp_path, monkeypatch):
     ):
         assert part in msg, part
     _assert_clean(tmp_path, tmp_path / "slake")
+
+
+# ----------------------------------------------------------------------------- hub tables
+
+
+def _tree(root: Path) -> dict[str, int]:
+    """Every file under ``root`` with its mtime (to prove a rerun wrote nothing)."""
+    return {p.relative_to(root).as_posix(): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def _check_table_copy(dest: Path, rows: dict[str, list[dict]]) -> pd.DataFrame:
+    """dest holds exactly the source's images, byte for byte, and the table lists them."""
+    table = pd.read_parquet(dest / "table.parquet")
+    assert list(table.columns) == ["path", "split", "label", "caption"]
+    stored = [r for s in rows for r in rows[s] if r["bytes"] is not None]
+    assert len(table) == len(stored)
+    want = {f"images/{s}/{r['id']}.{r['ext']}": (s, r) for s in rows for r in rows[s] if r["bytes"]}
+    assert sorted(table["path"]) == sorted(want)
+    for _, row in table.iterrows():
+        split, src = want[row["path"]]
+        assert (dest / row["path"]).read_bytes() == src["bytes"]  # written as is
+        assert row["split"] == split and row["label"] == src["label"]
+        assert row["caption"] == src["caption"]
+    on_disk = sorted(p.relative_to(dest).as_posix() for p in (dest / "images").rglob("*.*"))
+    assert on_disk == sorted(want)
+    return table
+
+
+@pytest.fixture()
+def tiny_hub(tmp_path):
+    """A pre-filled HF cache holding the tiny MedNIST dataset repo, offline."""
+    made = build_tiny_image_dataset(tmp_path / "hf", empty_cell=True)
+    with offline_hub(tmp_path / "hf"):
+        yield made
+
+
+def test_hub_table_from_cache_offline(tiny_hub, tmp_path):
+    dest = tmp_path / "resources" / "datasets" / "mednist"
+    out = fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO)
+    assert out == dest
+    table = _check_table_copy(dest, tiny_hub["rows"])
+    # ids: the file stem of the cell's path (train), the row index where there is none (test)
+    assert "images/train/abdomenct_000008.png" in set(table["path"])
+    assert "images/test/test-00000.png" in set(table["path"])
+    assert table["split"].value_counts().to_dict() == {"train": 12, "test": 6}
+    assert set(table["label"]) == set(MEDNIST_CLASSES)  # ClassLabel ints -> README names
+    assert {p.rsplit(".", 1)[1] for p in table["path"]} == {"png", "jpg"}
+    # the empty cell: in neither images/ nor the table, listed with its reason
+    skipped = pd.read_csv(dest / "skipped_download.tsv", sep="\t", dtype=str)
+    assert skipped.to_dict("records") == [{"id": "train/train-00012", "reason": "empty image cell"}]
+    lock = json.loads((dest.parent / "mednist.lock.json").read_text())
+    assert lock["repo_id"] == IMAGE_DATASET_REPO and lock["revision"] == tiny_hub["revision"]
+    assert sorted(lock["files"]) == tiny_hub["files"]
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["mednist", "mednist.lock.json"]
+
+    # a second run: the files match the lock file and the copy, nothing is written
+    before = _tree(dest.parent)
+    fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO)
+    assert _tree(dest.parent) == before
+    # a different request (one split) rebuilds the copy from the same, still locked, files
+    fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO, splits=["test"])
+    assert set(pd.read_parquet(dest / "table.parquet")["split"]) == {"test"}
+    assert not (dest / "images" / "train").exists()
+
+
+def test_hub_table_cache_changed_after_lock(tiny_hub, tmp_path):
+    dest = tmp_path / "mednist"
+    fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO)
+    readme = tiny_hub["snapshot"] / "README.md"
+    readme.write_text(readme.read_text().replace("'2': CXR", "'2': XX"))
+    with pytest.raises(DatasetIntegrityError, match=r"^README\.md: size .* differ from lock file"):
+        fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO)
+    assert "CXR" in set(pd.read_parquet(dest / "table.parquet")["label"])  # left untouched
+
+
+def test_hub_table_pins(tiny_hub, tmp_path):
+    name = "data/train-00000-of-00001.parquet"
+    real = hashlib.sha256((tiny_hub["snapshot"] / name).read_bytes()).hexdigest()
+    dest = tmp_path / "mednist"
+    with pytest.raises(DatasetIntegrityError, match=rf"^{name}: sha256 {real} does not match"):
+        fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO, pins={name: "0" * 64})
+    _assert_clean(tmp_path, dest)
+    assert not (tmp_path / "mednist.lock.json").exists()
+    fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO, pins={name: "sha256:" + real})
+    assert (dest / "table.parquet").is_file()
+
+
+def test_hub_table_unavailable_is_one_line(tmp_path, monkeypatch):
+    with offline_hub(tmp_path / "empty-hf"):
+        t0 = time.perf_counter()
+        with pytest.raises(DatasetUnavailableError) as err:
+            fetch_hub_table(tmp_path / "mednist", repo_id="org/not-cached")
+    assert time.perf_counter() - t0 < 5
+    msg = str(err.value)
+    assert "\n" not in msg and isinstance(err.value, RuntimeError)
+    for part in ("org/not-cached", "HF_HUB_OFFLINE", "local_path", "hf download", "demo.yaml"):
+        assert part in msg, part
+    _assert_clean(tmp_path, tmp_path / "mednist")
+
+
+def test_hub_table_unreachable_endpoint_fails_fast(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    t0 = time.perf_counter()
+    with pytest.raises(DatasetUnavailableError) as err:
+        fetch_hub_table(
+            tmp_path / "mednist", repo_id="org/x", cache_dir=tmp_path / "empty", timeout=3
+        )
+    assert time.perf_counter() - t0 < 5
+    msg = str(err.value)
+    assert "\n" not in msg and "http://127.0.0.1:9" in msg and "org/x" in msg
+    _assert_clean(tmp_path, tmp_path / "mednist")
+
+
+def test_hub_table_image_column_choice(tmp_path):
+    made = build_tiny_image_dataset(tmp_path / "hf", second_image_column=True)
+    dest = tmp_path / "mednist"
+    with offline_hub(tmp_path / "hf"):
+        with pytest.raises(DatasetIntegrityError) as err:
+            fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO)
+        msg = str(err.value)
+        assert "\n" not in msg
+        assert msg == "several image columns (image, mask); choose one with download.image_column"
+        _assert_clean(tmp_path, dest)
+        with pytest.raises(DatasetIntegrityError, match=r"^image_column='img' is not a column; columns: image, mask, label, caption$"):
+            fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO, image_column="img")
+        with pytest.raises(DatasetIntegrityError, match=r"^image_column='label' holds int64"):
+            fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO, image_column="label")
+        fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO, image_column="mask")
+    table = _check_table_copy(dest, made["rows"])  # the other image column is not in the table
+    assert "mask" not in table.columns and "image" not in table.columns
+
+
+def test_hub_table_binary_column_and_parquet_metadata(tmp_path):
+    """Raw bytes instead of structs; ClassLabel names from the parquet's own metadata."""
+    made = build_tiny_image_dataset(tmp_path / "hf", binary_column=True, hf_metadata=True, readme=False)
+    dest = tmp_path / "mednist"
+    with offline_hub(tmp_path / "hf"):
+        fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO)
+    for s, rows in made["rows"].items():  # no path in the cells: index ids everywhere
+        for i, r in enumerate(rows):
+            r["id"] = f"{s}-{i:05d}"
+    table = _check_table_copy(dest, made["rows"])
+    assert table["label"].tolist()[:2] == ["AbdomenCT", "AbdomenCT"]
+
+
+def test_hub_table_without_class_names_keeps_integers(tmp_path):
+    build_tiny_image_dataset(tmp_path / "hf", readme=False)
+    dest = tmp_path / "mednist"
+    with offline_hub(tmp_path / "hf"):
+        fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO, splits=["train"])
+    table = pd.read_parquet(dest / "table.parquet")
+    assert sorted(set(table["label"])) == list(range(len(MEDNIST_CLASSES)))
+    assert set(table["split"]) == {"train"}
+
+
+def test_hub_table_bad_split_and_parameters(tiny_hub, tmp_path):
+    dest = tmp_path / "mednist"
+    with pytest.raises(DatasetIntegrityError, match=r"split\(s\) \['validation'\] not found .* found: train, test$"):
+        fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO, splits=["train", "validation"])
+    with pytest.raises(ValueError, match="splits='train' must be a non-empty list"):
+        fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO, splits="train")
+    with pytest.raises(ValueError, match="needs repo_id"):
+        fetch_hub_table(dest)
+    with pytest.raises(DatasetIntegrityError, match="wrote 18 images .* expected_images=642"):
+        fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO, expected_images=642)
+    _assert_clean(tmp_path, dest)
+    assert not (tmp_path / "mednist.lock.json").exists()
+
+
+def test_hub_table_local_directory_and_zip(tmp_path):
+    src = tmp_path / "copy"  # as `hf download <repo> --repo-type dataset --local-dir copy`
+    made = tiny_image_dataset_files(src)
+    (src / ".cache").mkdir()
+    (src / ".cache" / "x.lock").write_text("")
+    dest = tmp_path / "a"
+    fetch_hub_table(dest, source="local", local_path=src)
+    _check_table_copy(dest, made["rows"])
+    lock = json.loads((tmp_path / "a.lock.json").read_text())
+    assert lock["source"] == "local" and sorted(lock["files"]) == made["files"]  # hidden: no
+
+    z = tmp_path / "mednist.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for f in sorted(src.rglob("*")):
+            if f.is_file():
+                zf.write(f, "mednist-tiny/" + f.relative_to(src).as_posix())
+    dest = tmp_path / "b"
+    fetch_hub_table(dest, source="local", local_path=z)
+    _check_table_copy(dest, made["rows"])
+    assert not (dest / ".src").exists()
+    lock = json.loads((tmp_path / "b.lock.json").read_text())
+    assert list(lock["files"]) == ["mednist.zip"]
+    before = _tree(tmp_path / "b")
+    fetch_hub_table(dest, source="local", local_path=z)
+    assert _tree(tmp_path / "b") == before
+
+
+def test_hub_table_interrupted_run_leaves_nothing(tiny_hub, tmp_path, monkeypatch):
+    import medembed.datasets._download as dl
+
+    real = dl._image_ext
+    calls = []
+
+    def killed_midway(data):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt  # as if the job were killed while writing images
+        return real(data)
+
+    monkeypatch.setattr(dl, "_image_ext", killed_midway)
+    dest = tmp_path / "mednist"
+    with pytest.raises(KeyboardInterrupt):
+        fetch_hub_table(dest, repo_id=IMAGE_DATASET_REPO)
+    _assert_clean(tmp_path, dest)
+    assert not (tmp_path / "mednist.lock.json").exists()

@@ -1,8 +1,17 @@
-"""Fetch SLAKE (Hugging Face hub or a local copy), verify it and lay it out for :func:`read_slake`.
+"""Fetch a dataset (Hugging Face hub or a local copy), verify it and lay it out for a reader.
 
-The result is a directory ``dest_dir`` in SLAKE layout (``imgs/<id>/source.jpg`` plus
-``train.json``, ``validation.json``, ``test.json``) that
-:func:`medembed.datasets._slake.read_slake` reads.
+* :func:`fetch_slake`: SLAKE, into a directory ``dest_dir`` in SLAKE layout
+  (``imgs/<id>/source.jpg`` plus ``train.json``, ``validation.json``, ``test.json``) that
+  :func:`medembed.datasets._slake.read_slake` reads.
+* :func:`fetch_hub_table`: any hub dataset in the parquet layout the ``datasets`` library
+  pushes (``data/<split>-00000-of-0000N.parquet``, an image column, label columns), into
+  ``dest_dir/images/<split>/<row id>.<ext>`` plus ``dest_dir/table.parquet`` (``path``,
+  ``split``, the label columns with ClassLabel integers mapped to names), which the
+  ``table`` reader reads. Rows without a usable image go to ``skipped_download.tsv``.
+
+Both share the hub access, the pins and lock file, the zip checks and the atomic
+move into place described below (for tables, the raw files are the parquet files and
+README.md, or the local directory's files, or the local zip).
 
 Integrity, in the order it is checked:
 
@@ -40,6 +49,7 @@ import stat
 import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
+from io import BytesIO
 from pathlib import Path, PurePosixPath
 
 from .. import io
@@ -202,18 +212,189 @@ def fetch_slake(
     return dest
 
 
+def fetch_hub_table(
+    dest_dir: str | os.PathLike,
+    *,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    image_column: str | None = None,
+    splits: Sequence[str] | None = None,
+    pins: Mapping[str, str] | None = None,
+    lock_file: str | os.PathLike | None = None,
+    source: str = "hub",
+    local_path: str | os.PathLike | None = None,
+    config: str | None = None,
+    expected_images: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    endpoint: str | None = None,
+    timeout: float = 10.0,
+    max_unpacked_mb: float = MAX_UNPACKED_MB,
+    max_ratio: float = MAX_RATIO,
+    max_members: int = MAX_MEMBERS,
+) -> Path:
+    """Fetch a hub dataset in the parquet layout; write its images and a table; return ``dest_dir``.
+
+    The source is a dataset repo as the ``datasets`` library pushes it:
+    ``data/<split>-00000-of-0000N.parquet`` (or ``<config>/<split>/*.parquet``), one image
+    column (cells ``{"bytes": ..., "path": ...}`` or raw bytes) and label columns. Written:
+
+    * ``dest_dir/images/<split>/<row id>.<ext>``: the image bytes as stored, never
+      re-encoded; ``ext`` from the bytes (Pillow's format, ``dcm`` for DICOM). The row id is
+      the stem of the cell's ``path`` when it has one, unique within the split, else
+      ``<split>-<row index in the split, zero-padded to 5 digits>``;
+    * ``dest_dir/table.parquet``: ``path`` (relative to ``dest_dir``), ``split``, then every
+      non-image column of the source; ClassLabel integers become their names when the
+      parquet's ``huggingface`` metadata or the README's ``dataset_info`` give them. Source
+      columns named ``path`` or ``split`` are renamed ``source_path`` / ``source_split``;
+    * ``dest_dir/skipped_download.tsv``: ``id`` (``<split>/<row id>``) and ``reason`` of
+      rows whose image cell is empty or not a recognised image (they are in neither of the
+      above).
+
+    Parameters
+    ----------
+    repo_id, revision
+        Dataset repo on the hub (``source="hub"``) and its branch, tag or commit (default
+        the commit in the lock file, else ``main``).
+    image_column
+        The image column; ``None`` finds the single one (an ``Image`` feature, a
+        ``{bytes, path}`` struct or a binary column); none or several is an error naming them.
+    splits
+        Splits to take; ``None`` takes every split found.
+    pins, lock_file
+        As for :func:`fetch_slake`: ``{file name: sha256}`` of the raw files (repo paths such
+        as ``data/train-00000-of-00001.parquet``, or the local zip's name) and the lock file
+        (default ``<dest_dir>.lock.json``) written on the first run, checked on every later one.
+    source, local_path
+        ``"local"``: ``local_path`` is a directory in the same layout (e.g. made with
+        ``hf download <repo> --repo-type dataset --local-dir <dir>``) or a zip of one.
+    config
+        The config (subset) to take when the repo has several (``<config>/...``).
+    expected_images
+        Required number of images written over ``splits``; ``None`` skips the check.
+    cache_dir, endpoint, timeout, max_unpacked_mb, max_ratio, max_members
+        As for :func:`fetch_slake`.
+
+    A second call whose raw files match the lock file and the existing copy (made with the
+    same ``image_column``, ``splits`` and ``config``) returns at once.
+    """
+    dest = Path(dest_dir)
+    if source not in SOURCES:
+        raise ValueError(f"source={source!r} is not allowed; use one of {', '.join(SOURCES)}")
+    if splits is not None:
+        if isinstance(splits, str) or not splits or not all(isinstance(s, str) for s in splits):
+            raise ValueError(f"splits={splits!r} must be a non-empty list of split names or None")
+        splits = list(dict.fromkeys(splits))
+    if expected_images is not None and (
+        isinstance(expected_images, bool) or not isinstance(expected_images, int) or expected_images < 1
+    ):
+        raise ValueError(f"expected_images={expected_images!r} must be a positive integer or None")
+    if timeout <= 0:
+        raise ValueError(f"timeout={timeout!r} must be > 0 seconds")
+    limits = ZipLimits(max_unpacked_mb, max_ratio, max_members)
+    pins = _check_pins(pins)
+    lock_path = (
+        Path(lock_file) if lock_file is not None else dest.with_name(dest.name + ".lock.json")
+    )
+    lock = _read_lock(lock_path)
+    request = {"image_column": image_column, "splits": splits, "config": config}
+
+    if source == "hub":
+        if local_path is not None:
+            raise ValueError("local_path is only used with source='local'")
+        if not repo_id:
+            raise ValueError("source='hub' needs repo_id (the dataset repo, e.g. org/name)")
+        rev = revision or (lock or {}).get("revision")
+        names, rev = _hub_listing(
+            repo_id, revision=rev, cache_dir=cache_dir, endpoint=endpoint, timeout=timeout
+        )
+        layout = _pick_layout(_table_layout(names), config, splits, f"dataset {repo_id}")
+        wanted = [f for fs in layout.values() for f in fs]
+        if "README.md" in names:
+            wanted.append("README.md")
+        raw = _fetch_hub(
+            repo_id,
+            wanted,
+            revision=rev,
+            cache_dir=cache_dir,
+            endpoint=endpoint,
+            timeout=timeout,
+            how=_how_to_proceed_table,
+        )
+        origin = {"source": "hub", "repo_id": repo_id, "revision": _snapshot_commit(raw) or rev}
+    else:
+        if local_path is None:
+            raise ValueError(
+                "source='local' needs local_path (a directory in the hub's parquet layout or a zip)"
+            )
+        raw = _list_local(Path(local_path))
+        layout = None  # known once a zip is extracted
+        origin = {"source": "local", "local_path": str(Path(local_path).resolve())}
+
+    digests = {name: _digest(path) for name, path in raw.items()}
+    _check_digests(digests, pins, lock, lock_path, subset_ok=source == "hub")
+
+    done = _complete_record(dest, digests, TABLE_FILE, request)
+    if done is not None:
+        log.info("%s is complete and matches %s; nothing to do", dest, lock_path)
+        return dest
+    _prepare_dest(dest, "fetch_hub_table")
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        files = dict(raw)
+        if layout is None:
+            files = _local_table_files(raw, tmp / ".src", limits)
+            layout = _pick_layout(_table_layout(files), config, splits, str(local_path))
+        classes, images = _readme_features(files.get("README.md"), config)
+        counts = _write_table(
+            {s: [files[f] for f in fs] for s, fs in layout.items()},
+            tmp,
+            image_column=image_column,
+            classes=classes,
+            readme_images=images,
+            provenance=origin,
+        )
+        if expected_images is not None and counts["n_images"] != expected_images:
+            raise DatasetIntegrityError(
+                f"wrote {counts['n_images']} images over splits {list(layout)}, "
+                f"expected_images={expected_images}"
+            )
+        shutil.rmtree(tmp / ".src", ignore_errors=True)
+        io.write_json(tmp / MARKER, {**origin, "files": digests, "request": request, **counts})
+        _move_into_place(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    if lock is None:
+        io.write_json(lock_path, {"dataset": "hub_table", **origin, "files": digests})
+        log.info("wrote lock file %s (%d files)", lock_path, len(digests))
+    log.info(
+        "%s ready at %s: %d images (%s), %d rows skipped (see %s)",
+        origin.get("repo_id") or origin.get("local_path"),
+        dest,
+        counts["n_images"],
+        ", ".join(f"{s} {n}" for s, n in counts["n_images_per_split"].items()),
+        counts["n_skipped"],
+        SKIPPED_FILE,
+    )
+    return dest
+
+
 # ----------------------------------------------------------------------------- sources
 
 
-def _how_to_proceed(repo_id: str) -> str:
+def _how_to_proceed(repo_id: str, what: str = "a SLAKE zip or directory (e.g. Slake1.0.zip, or ") -> str:
     return (
-        "To proceed: (a) set source: local and local_path: to a SLAKE zip or directory "
-        "(e.g. Slake1.0.zip, or a copy made with `hf download "
+        f"To proceed: (a) set source: local and local_path: to {what}a copy made with `hf download "
         f"{repo_id} --repo-type dataset --local-dir <dir>` on a machine with internet); "
         "(b) pre-fill the Hugging Face cache there with the same `hf download` command, copy it "
         "to this machine and run with HF_HOME=<that cache> HF_HUB_OFFLINE=1; "
         "(c) or run the offline demo: snakemake --configfile config/demo.yaml"
     )
+
+
+def _how_to_proceed_table(repo_id: str) -> str:
+    return _how_to_proceed(repo_id, "a directory in the hub's parquet layout, or a zip of it (")
 
 
 def _fetch_hub(
@@ -224,8 +405,12 @@ def _fetch_hub(
     cache_dir,
     endpoint: str | None,
     timeout: float,
+    how=_how_to_proceed,
 ) -> dict[str, Path]:
-    """Paths of ``filenames`` of dataset ``repo_id`` in the HF cache, downloading if needed."""
+    """Paths of ``filenames`` of dataset ``repo_id`` in the HF cache, downloading if needed.
+
+    ``how(repo_id)`` is the "To proceed: ..." half of the unavailable message.
+    """
     from huggingface_hub import HfApi, hf_hub_download
 
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or "").rstrip("/") or None
@@ -242,14 +427,14 @@ def _fetch_hub(
         except Exception:  # noqa: BLE001 - any failure means "not usable from the cache"
             missing.append(fn)
     if not missing:
-        log.info("SLAKE: all %d files of %s found in the HF cache", len(cached), repo_id)
+        log.info("all %d files of %s found in the HF cache", len(cached), repo_id)
         return cached
 
     what = f"{', '.join(missing)} of dataset {repo_id}" + (f"@{revision}" if revision else "")
     if hub_offline():
         raise DatasetUnavailableError(
             f"cannot fetch {what}: HF_HUB_OFFLINE is set and the files are not in the Hugging Face "
-            f"cache ({cache_dir or 'default HF_HUB_CACHE'}). {_how_to_proceed(repo_id)}"
+            f"cache ({cache_dir or 'default HF_HUB_CACHE'}). {how(repo_id)}"
         )
     # 2. one quick reachability check (the hub client's own retries take ~25 s per file).
     api = HfApi(endpoint=endpoint)
@@ -259,7 +444,7 @@ def _fetch_hub(
         host = endpoint or "https://huggingface.co"
         raise DatasetUnavailableError(
             f"cannot fetch {what} from {host} ({type(exc).__name__}: {short_error(exc, 200)}). "
-            f"{_how_to_proceed(repo_id)}"
+            f"{how(repo_id)}"
         ) from exc
     commit = getattr(info, "sha", None) or revision
     # 3. download (resumes partial files left in the cache by an interrupted run).
@@ -276,7 +461,7 @@ def _fetch_hub(
         except Exception as exc:  # noqa: BLE001
             raise DatasetUnavailableError(
                 f"cannot fetch {fn} of dataset {repo_id}@{commit} ({type(exc).__name__}: "
-                f"{short_error(exc, 200)}). {_how_to_proceed(repo_id)}"
+                f"{short_error(exc, 200)}). {how(repo_id)}"
             ) from exc
     return out
 
@@ -344,8 +529,14 @@ def _read_lock(path: Path) -> dict | None:
 
 
 def _check_digests(
-    digests: Mapping[str, dict], pins: Mapping[str, str], lock: dict | None, lock_path: Path
+    digests: Mapping[str, dict],
+    pins: Mapping[str, str],
+    lock: dict | None,
+    lock_path: Path,
+    subset_ok: bool = False,
 ) -> None:
+    """Pins and lock file against ``digests``; ``subset_ok``: the download may use only
+    some of the locked files (hub tables fetch only the chosen splits)."""
     unknown = sorted(set(pins) - set(digests))
     if unknown:
         raise DatasetIntegrityError(
@@ -361,8 +552,8 @@ def _check_digests(
     if lock is None:
         return
     locked = lock["files"]
-    if set(locked) != set(digests):
-        extra, gone = sorted(set(digests) - set(locked)), sorted(set(locked) - set(digests))
+    extra, gone = sorted(set(digests) - set(locked)), sorted(set(locked) - set(digests))
+    if extra or (gone and not subset_ok):
         raise DatasetIntegrityError(
             f"files differ from lock file {lock_path}: new {extra}, missing {gone}; "
             "if the change is intended, delete the lock file to re-create it"
@@ -381,8 +572,14 @@ def _check_digests(
 # ----------------------------------------------------------------------------- destination
 
 
-def _complete_record(dest: Path, digests: Mapping[str, dict]) -> dict | None:
-    """The marker record of ``dest`` if it was made from exactly these raw files."""
+def _complete_record(
+    dest: Path, digests: Mapping[str, dict], required: str = "imgs", request: Mapping | None = None
+) -> dict | None:
+    """The marker record of ``dest`` if it was made from exactly these raw files.
+
+    ``required``: the entry a complete copy holds; ``request``: settings the copy must have
+    been made with (compared with the marker's ``request``), None for none.
+    """
     marker = dest / MARKER
     if not marker.is_file():
         return None
@@ -390,12 +587,14 @@ def _complete_record(dest: Path, digests: Mapping[str, dict]) -> dict | None:
         rec = json.loads(marker.read_text())
     except ValueError:
         return None
-    if rec.get("files") != dict(digests) or not (dest / "imgs").is_dir():
+    if rec.get("files") != dict(digests) or not (dest / required).exists():
+        return None
+    if request is not None and rec.get("request") != dict(request):
         return None
     return rec
 
 
-def _prepare_dest(dest: Path) -> None:
+def _prepare_dest(dest: Path, maker: str = "fetch_slake") -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     for stale in dest.parent.glob(f".{dest.name}.tmp-*"):
         log.warning("leftover temporary directory of an interrupted run: %s", stale)
@@ -403,7 +602,7 @@ def _prepare_dest(dest: Path) -> None:
         raise DatasetIntegrityError(f"{dest} exists and is not a directory; remove it first")
     if dest.is_dir() and any(dest.iterdir()) and not (dest / MARKER).is_file():
         raise DatasetIntegrityError(
-            f"{dest} exists, is not empty and was not made by fetch_slake; "
+            f"{dest} exists, is not empty and was not made by {maker}; "
             "remove it or choose another destination"
         )
 
@@ -542,12 +741,14 @@ def _zip_root(names: Iterable[str]) -> tuple[str, bool]:
 
 
 def _extract_zip(
-    zf: zipfile.ZipFile, dest: Path, label: str, limits: ZipLimits | None = None
+    zf: zipfile.ZipFile, dest: Path, label: str, limits: ZipLimits | None = None, find_root=None
 ) -> None:
+    """Extract ``zf`` into ``dest``; ``find_root(names) -> (prefix, images_at_top)`` (default
+    :func:`_zip_root`, SLAKE's) says which prefix to strip."""
     limits = limits or ZipLimits()
     budget = limits.max_bytes  # defence in depth: the sizes in the directory could lie
     names = [i.filename for i in zf.infolist()]
-    prefix, images_at_top = _zip_root(names)
+    prefix, images_at_top = (find_root or _zip_root)(names)
     root = dest.resolve()
     for info in zf.infolist():
         name = info.filename.replace("\\", "/")
@@ -682,3 +883,421 @@ def _check_counts(n_images, n_qa, expected_images, expected_qa, splits) -> None:
             f"found {n_qa} QA records in {', '.join(f'{s}.json' for s in splits)}, "
             f"expected_qa={expected_qa}"
         )
+
+
+# ----------------------------------------------------------------------------- hub tables
+
+TABLE_FILE = "table.parquet"
+SKIPPED_FILE = "skipped_download.tsv"
+#: ``train-00000-of-00003.parquet`` (also with the ``-<hash>`` suffix newer pushes add).
+_SHARD = re.compile(r"^(?P<split>[^/]+?)-\d{5}-of-\d{5}(?:-[0-9A-Za-z]+)?\.parquet$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+#: Pillow format -> file extension, where the lower-case format name is not the usual one.
+_PIL_EXT = {"JPEG": "jpg", "MPO": "jpg", "TIFF": "tif", "JPEG2000": "jp2"}
+_SPLIT_ORDER = ("train", "validation", "valid", "val", "dev", "test")
+_RENAMED = {"path": "source_path", "split": "source_split"}
+
+
+def _hub_listing(
+    repo_id: str, *, revision: str | None, cache_dir, endpoint: str | None, timeout: float
+) -> tuple[list[str], str | None]:
+    """``(file names, commit)`` of dataset ``repo_id``: from the HF cache if a snapshot of
+    its parquet files is there, else from one metadata request to the hub."""
+    from huggingface_hub import HfApi, snapshot_download
+
+    endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or "").rstrip("/") or None
+    cache_dir = str(cache_dir) if cache_dir is not None else None
+    try:
+        snap = Path(
+            snapshot_download(
+                repo_id,
+                repo_type="dataset",
+                revision=revision,
+                cache_dir=cache_dir,
+                local_files_only=True,
+                allow_patterns=["*.parquet", "README.md"],
+            )
+        )
+        names = sorted(
+            p.relative_to(snap).as_posix()
+            for p in snap.rglob("*")
+            if p.is_file() and not any(q.startswith(".") for q in p.relative_to(snap).parts)
+        )
+        if any(n.endswith(".parquet") for n in names):
+            log.info("%s: file list taken from the HF cache (%s)", repo_id, snap)
+            return names, snap.name
+    except Exception:  # noqa: BLE001 - any failure means "not usable from the cache"
+        pass
+    what = f"dataset {repo_id}" + (f"@{revision}" if revision else "")
+    if hub_offline():
+        raise DatasetUnavailableError(
+            f"cannot list the files of {what}: HF_HUB_OFFLINE is set and it is not in the "
+            f"Hugging Face cache ({cache_dir or 'default HF_HUB_CACHE'}). "
+            f"{_how_to_proceed_table(repo_id)}"
+        )
+    try:
+        info = HfApi(endpoint=endpoint).dataset_info(repo_id, revision=revision, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - connection, DNS, HTTP and auth errors alike
+        host = endpoint or "https://huggingface.co"
+        raise DatasetUnavailableError(
+            f"cannot list the files of {what} on {host} ({type(exc).__name__}: "
+            f"{short_error(exc, 200)}). {_how_to_proceed_table(repo_id)}"
+        ) from exc
+    names = sorted(s.rfilename for s in (info.siblings or []))
+    return names, getattr(info, "sha", None) or revision
+
+
+def _table_layout(names: Iterable[str]) -> dict[str, dict[str, list[str]]]:
+    """``{config: {split: [parquet files in shard order]}}`` from a repo's file names.
+
+    ``data/<split>-00000-of-0000N.parquet`` and ``<split>-…`` at the top are config
+    ``default``; ``<config>/<split>-….parquet``, ``<config>/<split>/….parquet`` and
+    ``data/<split>.parquet`` are recognised too.
+    """
+    out: dict[str, dict[str, list[str]]] = {}
+    for n in names:
+        p = PurePosixPath(n)
+        if p.suffix != ".parquet" or any(part.startswith(".") for part in p.parts):
+            continue
+        dirs = list(p.parts[:-1])
+        m = _SHARD.match(p.name)
+        if m:
+            split = m["split"]
+        elif dirs and dirs[-1] != "data":
+            split = dirs.pop()
+        else:
+            split = p.stem
+        if dirs and dirs[-1] == "data":
+            dirs.pop()
+        out.setdefault("/".join(dirs) or "default", {}).setdefault(split, []).append(n)
+    for by_split in out.values():
+        for files in by_split.values():
+            files.sort()
+    return out
+
+
+def _split_key(name: str) -> tuple:
+    return (_SPLIT_ORDER.index(name), "") if name in _SPLIT_ORDER else (len(_SPLIT_ORDER), name)
+
+
+def _pick_layout(
+    layout: Mapping[str, Mapping[str, list[str]]],
+    config: str | None,
+    splits: Sequence[str] | None,
+    where: str,
+) -> dict[str, list[str]]:
+    """``{split: files}`` of the chosen config and splits (every split when ``splits`` is None)."""
+    if not layout:
+        raise DatasetIntegrityError(
+            f"no parquet files in {where}; expected data/<split>-00000-of-0000N.parquet "
+            "or <config>/<split>/*.parquet"
+        )
+    if config is None:
+        if len(layout) > 1:
+            raise DatasetIntegrityError(
+                f"{where} has several configs ({', '.join(sorted(layout))}); "
+                "choose one with download.config"
+            )
+        config = next(iter(layout))
+    if config not in layout:
+        raise DatasetIntegrityError(
+            f"config={config!r} not found in {where}; found: {', '.join(sorted(layout))}"
+        )
+    found = layout[config]
+    missing = [s for s in splits or () if s not in found]
+    if missing:
+        raise DatasetIntegrityError(
+            f"split(s) {missing} not found in {where}; found: {', '.join(sorted(found, key=_split_key))}"
+        )
+    chosen = list(splits) if splits is not None else sorted(found, key=_split_key)
+    bad = [s for s in chosen if not _SAFE_NAME.match(s)]
+    if bad:
+        raise DatasetIntegrityError(f"split name(s) {bad} cannot be used as folder names")
+    return {s: list(found[s]) for s in chosen}
+
+
+def _common_root(names: Iterable[str]) -> tuple[str, bool]:
+    """Zip prefix to strip: the one top-level folder every entry is in (``""`` if none)."""
+    tops = set()
+    for n in names:
+        parts = PurePosixPath(n.replace("\\", "/")).parts
+        if n.startswith("__MACOSX/") or not parts:
+            continue
+        tops.add(parts[0] + "/" if len(parts) > 1 or n.endswith("/") else "")
+    return (tops.pop() if len(tops) == 1 else ""), False
+
+
+def _local_table_files(raw: Mapping[str, Path], work: Path, limits: ZipLimits) -> dict[str, Path]:
+    """``{repo path: file}`` of a local copy: the files of a directory, or of a zip extracted
+    (limits, names and CRCs checked first) into ``work``."""
+    zips = [n for n in raw if n.lower().endswith(".zip")]
+    if len(raw) != 1 or not zips:
+        return dict(raw)
+    with _open_zip(raw[zips[0]], zips[0], limits) as zf:
+        work.mkdir()
+        _extract_zip(zf, work, zips[0], limits, find_root=_common_root)
+    return {
+        p.relative_to(work).as_posix(): p
+        for p in sorted(work.rglob("*"))
+        if p.is_file() and not any(q.startswith(".") for q in p.relative_to(work).parts)
+    }
+
+
+def _class_names(spec) -> list[str] | None:
+    """ClassLabel names from README YAML (``{'0': a, '1': b}`` or a list)."""
+    if isinstance(spec, list):
+        return [str(x) for x in spec]
+    if isinstance(spec, dict):
+        try:
+            pairs = sorted((int(k), str(v)) for k, v in spec.items())
+        except (TypeError, ValueError):
+            return None
+        if [k for k, _ in pairs] == list(range(len(pairs))):
+            return [v for _, v in pairs]
+    return None
+
+
+def _readme_features(path: Path | None, config: str | None) -> tuple[dict[str, list[str]], set[str]]:
+    """``({column: ClassLabel names}, {image columns})`` from a README's ``dataset_info``."""
+    if path is None:
+        return {}, set()
+    import yaml
+
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    m = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", text, re.S)
+    if not m:
+        return {}, set()
+    try:
+        header = yaml.safe_load(m.group(1)) or {}
+    except yaml.YAMLError as exc:
+        log.warning("README.md: YAML header unreadable (%s); labels stay integers", exc)
+        return {}, set()
+    info = header.get("dataset_info") if isinstance(header, dict) else None
+    infos = [i for i in (info if isinstance(info, list) else [info]) if isinstance(i, dict)]
+    if len(infos) > 1:
+        want = config or "default"
+        infos = [i for i in infos if i.get("config_name", "default") == want] or infos[:1]
+    classes, images = {}, set()
+    for inf in infos[:1]:
+        for feat in inf.get("features") or []:
+            if not isinstance(feat, dict) or "name" not in feat:
+                continue
+            dtype = feat.get("dtype")
+            if dtype == "image":
+                images.add(feat["name"])
+            elif isinstance(dtype, dict) and isinstance(dtype.get("class_label"), dict):
+                names = _class_names(dtype["class_label"].get("names"))
+                if names is not None:
+                    classes[feat["name"]] = names
+    return classes, images
+
+
+def _parquet_features(schema) -> tuple[dict[str, list[str]], set[str]]:
+    """The same from the ``huggingface`` metadata the ``datasets`` library stores in parquet."""
+    raw = (schema.metadata or {}).get(b"huggingface")
+    try:
+        feats = json.loads(raw)["info"]["features"] if raw else {}
+    except (ValueError, KeyError, TypeError):
+        feats = {}
+    classes, images = {}, set()
+    for name, f in feats.items() if isinstance(feats, dict) else ():
+        if not isinstance(f, dict):
+            continue
+        if f.get("_type") == "Image":
+            images.add(name)
+        elif f.get("_type") == "ClassLabel" and isinstance(f.get("names"), list):
+            classes[name] = [str(x) for x in f["names"]]
+    return classes, images
+
+
+def _is_image_type(t) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_struct(t):
+        names = [t.field(i).name for i in range(t.num_fields)]
+        return "bytes" in names and (
+            pa.types.is_binary(t.field("bytes").type) or pa.types.is_large_binary(t.field("bytes").type)
+        )
+    return pa.types.is_binary(t) or pa.types.is_large_binary(t)
+
+
+def _choose_image_column(schema, image_column: str | None, hinted: set[str]) -> str:
+    columns = list(schema.names)
+    if image_column is not None:
+        if image_column not in columns:
+            raise DatasetIntegrityError(
+                f"image_column={image_column!r} is not a column; columns: {', '.join(columns)}"
+            )
+        if not _is_image_type(schema.field(image_column).type):
+            raise DatasetIntegrityError(
+                f"image_column={image_column!r} holds {schema.field(image_column).type}, "
+                "not image bytes ({bytes, path} struct or binary)"
+            )
+        return image_column
+    found = [c for c in columns if _is_image_type(schema.field(c).type)]
+    hinted_found = [c for c in found if c in hinted]
+    if len(found) > 1 and len(hinted_found) == 1:
+        return hinted_found[0]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise DatasetIntegrityError(
+            f"no image column ({{bytes, path}} struct or binary) among: {', '.join(columns)}"
+        )
+    raise DatasetIntegrityError(
+        f"several image columns ({', '.join(found)}); choose one with download.image_column"
+    )
+
+
+def _image_ext(data: bytes) -> tuple[str | None, str]:
+    """``(extension, "")`` of image bytes, or ``(None, reason)``."""
+    from PIL import Image
+
+    if len(data) >= 132 and data[128:132] == b"DICM":
+        return "dcm", ""
+    try:
+        with Image.open(BytesIO(data)) as im:
+            fmt = im.format
+    except Image.DecompressionBombError as exc:
+        return None, f"too large to open safely ({short_error(exc, 120)})"
+    except Exception:  # noqa: BLE001 - UnidentifiedImageError and truncated headers alike
+        fmt = None
+    if not fmt:
+        return None, "not an image format Pillow or DICOM recognises"
+    return _PIL_EXT.get(fmt, fmt.lower()), ""
+
+
+def _row_ids(files: Sequence[Path], split: str, image_column: str) -> list[str]:
+    """Row ids of a split: the stem of a cell's ``path`` when it has one that is unique in
+    the split (ignoring case) and usable as a file name, else ``<split>-<zero-padded row
+    index>`` (for every row, should a stem equal another row's index id)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    stems: list[str | None] = []
+    for f in files:
+        pf = pq.ParquetFile(f)
+        t = pf.schema_arrow.field(image_column).type
+        if pa.types.is_struct(t) and t.get_field_index("path") >= 0:
+            for b in pf.iter_batches(columns=[f"{image_column}.path"], batch_size=4096):
+                for cell in b.column(0).to_pylist():
+                    p = (cell or {}).get("path")
+                    stems.append(PurePosixPath(str(p).replace("\\", "/")).stem if p else None)
+        else:
+            stems.extend([None] * pf.metadata.num_rows)
+    width = max(5, len(str(max(len(stems) - 1, 0))))
+    counts: dict[str, int] = {}
+    for s in stems:
+        if s:
+            counts[s.lower()] = counts.get(s.lower(), 0) + 1
+    ids = [
+        s if s and counts[s.lower()] == 1 and _SAFE_NAME.match(s) else f"{split}-{i:0{width}d}"
+        for i, s in enumerate(stems)
+    ]
+    if len({r.lower() for r in ids}) < len(ids):  # a stem that looks like an index id
+        ids = [f"{split}-{i:0{width}d}" for i in range(len(stems))]
+    return ids
+
+
+def _map_class_labels(df, classes: Mapping[str, list[str]]) -> list[str]:
+    """ClassLabel integer columns of ``df`` to their names (in place); the mapped columns."""
+    import pandas as pd
+
+    mapped = []
+    for col, names in classes.items():
+        if col not in df.columns or not pd.api.types.is_integer_dtype(df[col].dtype):
+            continue
+        values = df[col]
+        bad = sorted({int(v) for v in values.dropna() if not -1 <= int(v) < len(names)})
+        if bad:
+            log.warning("%s: values %s have no class name (of %d); left empty", col, bad[:5], len(names))
+        df[col] = [names[int(v)] if 0 <= int(v) < len(names) else None for v in values]
+        mapped.append(col)
+    return mapped
+
+
+def _write_table(
+    split_files: Mapping[str, Sequence[Path]],
+    out: Path,
+    *,
+    image_column: str | None,
+    classes: Mapping[str, list[str]],
+    readme_images: set[str],
+    provenance: Mapping,
+) -> dict:
+    """Write ``images/``, ``table.parquet`` and ``skipped_download.tsv`` into ``out``."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    first = next(f for fs in split_files.values() for f in fs)
+    schema = pq.ParquetFile(first).schema_arrow
+    meta_classes, meta_images = _parquet_features(schema)
+    classes = {**classes, **meta_classes}
+    col = _choose_image_column(schema, image_column, meta_images | set(readme_images))
+    drop = [c for c in schema.names if c == col or c in meta_images or c in readme_images
+            or _is_image_type(schema.field(c).type)]
+    frames, skipped, per_split = [], [], {}
+    for split, files in split_files.items():
+        ids = _row_ids(files, split, col)
+        (out / "images" / split).mkdir(parents=True)
+        i, n_written = 0, 0
+        for f in files:
+            pf = pq.ParquetFile(f)
+            if col not in pf.schema_arrow.names:
+                raise DatasetIntegrityError(f"{f.name}: no column {col!r} (split {split})")
+            for batch in pf.iter_batches(batch_size=256):
+                keep, paths = [], []
+                for cell in batch.column(col).to_pylist():
+                    rid = ids[i]
+                    i += 1
+                    data = cell.get("bytes") if isinstance(cell, dict) else cell
+                    if not data:
+                        where = (cell or {}).get("path") if isinstance(cell, dict) else None
+                        why = f"no image bytes (path {where!r} only)" if where else "empty image cell"
+                        skipped.append((f"{split}/{rid}", why))
+                        keep.append(False)
+                        continue
+                    ext, why = _image_ext(data)
+                    if ext is None:
+                        skipped.append((f"{split}/{rid}", why))
+                        keep.append(False)
+                        continue
+                    rel = f"images/{split}/{rid}.{ext}"
+                    with open(out / rel, "xb") as fh:
+                        fh.write(data)
+                    keep.append(True)
+                    paths.append(rel)
+                rest = batch.drop_columns([c for c in drop if c in batch.schema.names])
+                if rest.num_columns:
+                    df = rest.to_pandas().loc[keep].reset_index(drop=True)
+                else:
+                    df = pd.DataFrame(index=range(len(paths)))
+                df = df.rename(columns={c: _RENAMED[c] for c in df.columns if c in _RENAMED})
+                df.insert(0, "path", paths)
+                df.insert(1, "split", split)
+                frames.append(df)
+                n_written += len(paths)
+        per_split[split] = n_written
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["path", "split"])
+    mapped = _map_class_labels(table, {_RENAMED.get(c, c): n for c, n in classes.items()})
+    n_images = int(len(table))
+    if n_images == 0:
+        raise DatasetIntegrityError(
+            f"no image could be written: {len(skipped)} rows skipped "
+            f"({skipped[0][1] if skipped else 'no rows'})"
+        )
+    io.write_table(
+        out / TABLE_FILE,
+        table,
+        params={**provenance, "image_column": col, "class_labels": {c: classes[c] for c in mapped if c in classes}},
+    )
+    io.write_table(out / SKIPPED_FILE, pd.DataFrame(skipped, columns=["id", "reason"]))
+    if skipped:
+        log.warning("%d rows without a usable image, listed in %s", len(skipped), SKIPPED_FILE)
+    return {
+        "image_column": col,
+        "n_images": n_images,
+        "n_images_per_split": per_split,
+        "n_skipped": len(skipped),
+        "class_labels": mapped,
+    }
