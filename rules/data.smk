@@ -11,6 +11,7 @@ rule download_dataset:
     resources:
         settings=download_settings,
     params:
+        reader=reader_of,
         download=download_params,
         code=code("download_dataset.py"),
     script:
@@ -20,6 +21,7 @@ rule download_dataset:
 rule make_manifest:
     input:
         dataset=dataset_dir,
+        table=table_file,
     output:
         manifest="results/{dataset}/manifest.parquet",
         skipped="results/{dataset}/skipped.tsv",

@@ -12,13 +12,14 @@ if TYPE_CHECKING:
 
 with job_logging(snakemake.log[0]):
     cfg = dict(snakemake.params.dataset)
-    reader, path, strict = cfg.pop("reader"), cfg.pop("path"), cfg.pop("strict", False)
+    reader, path, strict = cfg.pop("reader"), cfg.pop("path", None), cfg.pop("strict", False)
     if reader != "folder":
         cfg.pop("label_name", None)
     manifest, skipped, labels = datasets.make_manifest(
         reader, path, strict=strict, name=snakemake.wildcards.dataset,
         threads=snakemake.threads, **cfg,
     )
+    info = manifest.attrs.get("reader") or {}
     qa = datasets.read_qa(path) if reader == "slake" else pd.DataFrame(columns=["image_id"])
     io.write_table(snakemake.output.qa, qa)
     io.write_table(snakemake.output.skipped, skipped)
@@ -34,5 +35,11 @@ with job_logging(snakemake.log[0]):
             "frames": cfg.get("frames", "middle"),
             "dicom_tags": list(cfg.get("dicom_tags") or []),
             "keep_identifiers": bool(cfg.get("keep_identifiers", False)),
+            # table reader: findings as binary label columns, patient / split columns,
+            # image files on disk that the table does not list
+            "multilabel": info.get("multilabel"),
+            "patient_column": info.get("patient_column"),
+            "split_column": info.get("split_column"),
+            "n_unlisted": info.get("n_unlisted", 0),
         },
     )

@@ -61,10 +61,7 @@ def check_consistency(config: Mapping) -> None:
         if name in outliers and src not in config["cluster"]:
             raise ConfigError(f"config outliers.{name} needs cluster.{src} to be configured")
     for name, ds in config.get("datasets", {}).items():
-        if "download" in ds and ds["reader"] != "slake":
-            raise ConfigError(f"config datasets.{name}.download: only the slake reader can download")
-        if "download" not in ds and not os.path.exists(ds.get("path", "")):
-            raise ConfigError(f"config datasets.{name}.path={ds.get('path')!r}: no such file or directory")
+        _check_dataset(name, ds)
     _check_methods_against_each_other(config)
     names = [e["name"] for e in encoders(config).values()]
     if config.get("zero_shot") and not set(names) & registry.ENCODERS_WITH_TEXT:
@@ -72,6 +69,59 @@ def check_consistency(config: Mapping) -> None:
             f"config zero_shot: no configured encoder ({', '.join(names)}) has a text tower; "
             f"use one of {sorted(registry.ENCODERS_WITH_TEXT)} or remove zero_shot"
         )
+
+
+#: Readers that can fetch their dataset (``download:``) into resources/datasets/<name>.
+DOWNLOAD_READERS = ("slake", "table")
+#: Keys that only the table reader reads.
+TABLE_KEYS = ("table", "root", "path_column", "id_column", "labels", "multilabel", "patient_column", "split_column")
+
+
+def _check_dataset(name: str, ds: Mapping) -> None:
+    """A dataset's reader keys: the data is there (or downloaded) and its keys fit its reader."""
+    where = f"config datasets.{name}"
+    reader = ds["reader"]
+    if "download" in ds and reader not in DOWNLOAD_READERS:
+        raise ConfigError(f"{where}.download: only the {' and '.join(DOWNLOAD_READERS)} readers can download")
+    if reader != "table":
+        extra = [k for k in TABLE_KEYS if k in ds and ds[k] not in (None, [], "path")]
+        if extra:
+            raise ConfigError(f"{where}: {extra} are keys of the table reader, not of reader {reader!r}")
+        if "download" not in ds and not os.path.exists(ds.get("path", "")):
+            raise ConfigError(f"{where}.path={ds.get('path')!r}: no such file or directory")
+        return
+    if "download" in ds:
+        for key in ("table", "root"):
+            if key in ds:
+                raise ConfigError(
+                    f"{where}.{key}: a downloaded table dataset is read from resources/datasets/{name}; "
+                    f"remove {key}"
+                )
+        return
+    if "table" not in ds:
+        raise ConfigError(f"{where}: reader table needs `table:` (the path of the label table)")
+    if not os.path.isfile(ds["table"]):
+        raise ConfigError(f"{where}.table={ds['table']!r}: no such file")
+    root = ds.get("root", ds.get("path"))
+    if root is not None and not os.path.isdir(root):
+        raise ConfigError(f"{where}.root={root!r}: no such folder")
+    ml = ds.get("multilabel") or {}
+    if ml.get("column") and ml["column"] in (ds.get("labels") or []):
+        raise ConfigError(f"{where}.multilabel.column={ml['column']!r} is also in labels; list it once")
+
+
+def check_raw(config: Mapping) -> None:
+    """Checks on the config as written, before the schema fills in defaults."""
+    for name, ds in (config.get("datasets") or {}).items():
+        dl = ds.get("download")
+        if ds.get("reader") == "table" and isinstance(dl, Mapping):
+            if dl.get("source", "hub") == "hub" and not dl.get("repo_id"):
+                raise ConfigError(
+                    f"config datasets.{name}.download.repo_id: a table dataset names its hub "
+                    "repo (e.g. org/name); the default is SLAKE's"
+                )
+            if dl.get("source") == "local" and not dl.get("local_path"):
+                raise ConfigError(f"config datasets.{name}.download.local_path: needed with source: local")
 
 
 def _check_methods_against_each_other(config: Mapping) -> None:
@@ -102,7 +152,12 @@ def _check_methods_against_each_other(config: Mapping) -> None:
             )
     semi = [m for m in (config.get("cluster") or {}) if m in registry.SEMI_SUPERVISED]
     for name, ds in (config.get("datasets") or {}).items():
-        has_labels = ds.get("reader") == "slake" or ds.get("label_name", "class") or ds.get("supervision_label")
+        has_labels = (
+            ds.get("reader") == "slake"
+            or ds.get("supervision_label")
+            or (ds.get("reader") == "table" and (ds.get("labels") or ds.get("multilabel") or "download" in ds))
+            or (ds.get("reader") == "folder" and ds.get("label_name", "class"))
+        )
         if semi and not has_labels:
             raise ConfigError(
                 f"config datasets.{name}: {semi[0]} learns from labels but the dataset has no label "

@@ -15,6 +15,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     "readers": {
         "slake": "medembed.datasets._slake:read_slake",
         "folder": "medembed.datasets._folder:read_folder",
+        "table": "medembed.datasets._table:read_table_dataset",
     },
     "encoders": {
         "efficientnet_lite0": "medembed.embed._efficientnet:EfficientNetLite0",

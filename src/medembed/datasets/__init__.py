@@ -24,11 +24,13 @@ from ._manifest import (
     probe_file,
 )
 from ._slake import read_qa
+from ._table import TableError, load_table, read_table_dataset
 
 __all__ = [
     "DEFAULT_MAX_ASPECT_RATIO",
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
+    "TableError",
     "DatasetIntegrityError",
     "DatasetUnavailableError",
     "DecodeOptions",
@@ -38,12 +40,14 @@ __all__ = [
     "build_manifest",
     "fetch_slake",
     "is_dicom",
+    "load_table",
     "load_image",
     "make_manifest",
     "patient_leakage",
     "probe_file",
     "probe_image",
     "read_qa",
+    "read_table_dataset",
     "sha256_file",
 ]
 
@@ -66,6 +70,9 @@ def make_manifest(
 ):
     """Run reader ``reader`` on ``path`` and check every image: ``(manifest, skipped, labels)``.
 
+    What the reader knows beyond the rows (the table reader's findings, patient and split
+    columns, images not in the table) is in ``manifest.attrs["reader"]``.
+
     Decoding: ``max_pixels``, ``max_aspect_ratio`` and ``voi_index`` (see :func:`load_image`;
     recorded in ``manifest.attrs["decode"]``, which the embedding must decode with).
     DICOM: ``frames`` (``middle`` or ``all``), ``dicom_tags`` (header keywords that become
@@ -80,7 +87,10 @@ def make_manifest(
     decode = DecodeOptions(max_pixels=max_pixels, max_aspect_ratio=max_aspect_ratio, voi_index=voi_index)
     dicom = DicomOptions(frames=frames, tags=tuple(tags), keep_identifiers=keep_identifiers, salt=salt)
     read = registry.load("readers", reader)
-    records, labels = read(path, **reader_kw)
+    if reader == "table":
+        reader_kw["strict"] = strict  # a listed file missing from disk stops a strict run
+    records, labels, *info = read(path, **reader_kw)
+    info = info[0] if info else {}
     clash = [t for t in tags if any(t in r for r in records[:1])]
     if clash:
         raise ValueError(f"dicom_tags {clash} clash with columns of the {reader} reader")
@@ -89,4 +99,5 @@ def make_manifest(
     )
     labels = list(labels) + [t for t in tags if manifest[t].notna().any()]
     manifest.attrs["decode"] = decode.as_dict()
+    manifest.attrs["reader"] = info
     return manifest, skipped, labels

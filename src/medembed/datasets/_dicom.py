@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import logging
 import os
 import warnings
@@ -108,10 +109,21 @@ def hash_identifier(value: str, salt: bytes) -> str:
     return hmac.new(salt, value.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
+def _element(ds, keyword: str):
+    """The element ``keyword`` of ``ds`` or of its file meta; None when absent.
+
+    (``Dataset.data_element`` raises KeyError for a keyword the file does not hold: a
+    secondary capture without Manufacturer would otherwise be lost.)
+    """
+    for where in (ds, getattr(ds, "file_meta", None)):
+        if where is not None and keyword in where:
+            return where[keyword]
+    return None
+
+
 def _tag_text(ds, keyword: str) -> str | None:
-    elem = ds.data_element(keyword)
-    if elem is None and getattr(ds, "file_meta", None) is not None:
-        elem = ds.file_meta.data_element(keyword)
+    """The value of ``keyword`` as text; None (an empty cell) when absent or empty."""
+    elem = _element(ds, keyword)
     if elem is None:
         return None
     if elem.VR == "SQ":
@@ -148,10 +160,20 @@ def read_dicom(path: str | os.PathLike):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    from ._images import dataset_offset, is_dicom
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(str(path), force=True)
+            offset = 0 if is_dicom(path) else dataset_offset(path)
+            if offset:  # stray bytes before a data set without preamble: read from its start
+                log.info("%s: %d stray byte(s) before the first DICOM element skipped", path, offset)
+                with open(path, "rb") as fh:
+                    fh.seek(offset)
+                    ds = pydicom.dcmread(io.BytesIO(fh.read()), force=True)
+                ds.filename = str(path)
+            else:
+                ds = pydicom.dcmread(str(path), force=True)
     except (InvalidDicomError, EOFError) as exc:
         raise ImageError(f"truncated or corrupt DICOM ({type(exc).__name__}: {exc})") from exc
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types for broken files

@@ -74,21 +74,47 @@ def is_dicom(path: str | os.PathLike) -> bool:
     return len(head) == 132 and head[128:132] == b"DICM"
 
 
+#: How far into a file without preamble the first element is looked for: a data set cut
+#: from a larger file may keep a stray padding byte of the element before it (pydicom's
+#: own ``no_meta.dcm`` starts with one).
+_MAX_STRAY_BYTES = 8
+_FIRST_GROUPS = (0x0002, 0x0008)
+_VR = re.compile(rb"(AE|AS|AT|CS|DA|DS|DT|FD|FL|IS|LO|LT|OB|OD|OF|OL|OV|OW|PN|SH|SL|SQ|SS|ST|SV|TM|UC|UI|UL|UN|UR|US|UT|UV)")
+
+
+def dataset_offset(path: str | os.PathLike) -> int | None:
+    """Where a DICOM data set written without preamble starts: the offset (at most
+    :data:`_MAX_STRAY_BYTES`) of a first element of group 0002 or 0008, little or big
+    endian, explicit VR or implicit VR with a plausible length; None if there is none.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_MAX_STRAY_BYTES + 12)
+    except OSError:
+        return None
+    for off in range(min(_MAX_STRAY_BYTES, len(head) - 8) + 1):
+        tag = head[off:off + 8]
+        for order in ("little", "big"):
+            if int.from_bytes(tag[:2], order) not in _FIRST_GROUPS:
+                continue
+            if _VR.fullmatch(tag[4:6]):
+                return off
+            if order == "little" and int.from_bytes(tag[4:8], "little") < 1 << 16:
+                return off  # implicit VR little endian: a 4-byte length
+    return None
+
+
 def looks_like_dicom(path: str | os.PathLike) -> bool:
-    """DICOM by preamble; or a ``.dcm``/``.dicom`` file that starts with a DICOM tag of group
-    0002 or 0008 (a dataset written without preamble). Anything else is decoded by Pillow,
-    so a text file named ``.dcm`` is "not an image" rather than "DICOM without pixel data".
+    """DICOM by preamble; or a ``.dcm``/``.dicom`` file whose data set starts (after at most a
+    few stray bytes) with an element of group 0002 or 0008 (written without preamble and
+    file meta, see :func:`dataset_offset`). Anything else is decoded by Pillow, so a text
+    file named ``.dcm`` is "not an image" rather than "DICOM without pixel data".
     """
     if is_dicom(path):
         return True
     if Path(path).suffix.lower() not in DICOM_EXTENSIONS:
         return False
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError:
-        return False
-    return len(head) == 4 and int.from_bytes(head[:2], "little") in (0x0002, 0x0008)
+    return dataset_offset(path) is not None
 
 
 def split_frame_ref(path: str | os.PathLike) -> tuple[Path, int | None]:

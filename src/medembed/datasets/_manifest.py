@@ -157,8 +157,9 @@ def build_manifest(
         if isinstance(result, ImageError):
             if strict:
                 raise ImageError(f"{name}: {rec['path']}: {result} (strict: true)") from result
-            log.warning("skipping %s: %s", rec["path"], result)
-            skipped.append({"id": rec["id"], "path": str(rec["path"]), "reason": str(result)})
+            reason = " ".join(str(result).split())  # one line (decoder messages hold newlines)
+            log.warning("skipping %s: %s", rec["path"], reason)
+            skipped.append({"id": rec["id"], "path": str(rec["path"]), "reason": reason})
             continue
         multi = len(result) > 1
         for entry in result:
