@@ -12,6 +12,12 @@ from medembed import fsstate, jobsize, registry  # noqa: E402
 # One clear line naming the key for a bad value, then snakemake's own validation,
 # which also fills in the defaults.
 medembed_config.check_schema(config, Path(workflow.basedir) / "config" / "schema.yaml")
+medembed_config.check_raw(config)
+# The download keys each dataset's config names (before the schema fills in SLAKE's
+# defaults, which a table download must not inherit).
+DOWNLOAD_KEYS = {
+    name: set(ds.get("download") or {}) for name, ds in config["datasets"].items()
+}
 validate(config, schema="../config/schema.yaml")
 medembed_config.check_consistency(config)
 
@@ -206,7 +212,11 @@ def supervision_column(wildcards):
     if wildcards.method not in registry.SEMI_SUPERVISED:
         return None
     ds = config["datasets"][wildcards.dataset]
-    default = "modality" if ds["reader"] == "slake" else ds.get("label_name")
+    default = {
+        "slake": "modality",
+        "folder": ds.get("label_name"),
+        "table": next(iter(ds.get("labels") or []), None),
+    }[ds["reader"]]
     return ds.get("supervision_label", default)
 
 
@@ -220,8 +230,16 @@ def dataset_params(wildcards):
     params = dict(config["datasets"][wildcards.dataset])
     params.pop("supervision_label", None)
     params.pop("anomaly", None)
+    reader = params["reader"]
+    if reader != "table":
+        for key in medembed_config.TABLE_KEYS:
+            params.pop(key, None)
     if params.pop("download", None) is not None:
         params["path"] = rules.download_dataset.output.dataset.format(**wildcards)
+        if reader == "table":  # what fetch_hub_table writes
+            params["table"] = str(Path(params["path"]) / "table.parquet")
+            params["root"] = params["path"]
+            params["split_column"] = params.get("split_column") or "split"
     return params
 
 
@@ -235,21 +253,37 @@ def folder_state(wildcards):
     ds = config["datasets"][wildcards.dataset]
     if "download" in ds:
         return None
+    if ds["reader"] == "table":
+        return fsstate.tree_signature(
+            ds.get("root") or ds.get("path") or Path(ds["table"]).parent
+        )
     return fsstate.tree_signature(ds["path"])
 
 
+def table_file(wildcards):
+    """The label table of a table dataset on disk (an input: editing it reruns the manifest)."""
+    ds = config["datasets"][wildcards.dataset]
+    return ds["table"] if ds["reader"] == "table" and "download" not in ds else []
+
+
+def download_config(dataset):
+    """The dataset's download keys; a table download keeps only the keys its config names
+    (the schema's defaults describe SLAKE) and never SLAKE's expected counts."""
+    download = dict(config["datasets"][dataset]["download"])
+    if config["datasets"][dataset]["reader"] == "table":
+        named = DOWNLOAD_KEYS[dataset] - {"expected_images", "expected_qa"}
+        download = {k: v for k, v in download.items() if k in named}
+    return download
+
+
 def download_params(wildcards):
-    return registry.split_runtime(
-        "download", config["datasets"][wildcards.dataset]["download"]
-    )[0]
+    return registry.split_runtime("download", download_config(wildcards.dataset))[0]
 
 
 def download_settings(wildcards):
     """Resource ``settings``: timeout, expected counts, lock-file location (no rerun)."""
     return json.dumps(
-        registry.split_runtime(
-            "download", config["datasets"][wildcards.dataset]["download"]
-        )[1]
+        registry.split_runtime("download", download_config(wildcards.dataset))[1]
     )
 
 
