@@ -328,3 +328,52 @@ def test_pydicom_test_files_each_have_their_outcome():
     assert m.loc["no_meta", "Modality"] == "CT" and m.loc["no_meta", "width"] == 128
     assert m["Manufacturer"].isna().sum() > 20  # many files have no Manufacturer, none is lost
     assert m.loc["SC_rgb_rle", "PhotometricInterpretation"] == "RGB"
+
+
+# ----------------------------------------------------------------------------- workflow
+
+
+MINIMAL = {
+    "encoder": {"name": "pixels"},
+    "features": ["image"],
+    "reduce": {"pca": {}},
+    "cluster": {"kmeans": {"n_clusters": 3}},
+    "outliers": {},
+    "plot": {"map": "pca", "color_by": "kmeans"},
+}
+
+
+def test_hub_table_dataset_through_the_workflow(tmp_path):
+    """`download: {repo_id}` with `reader: table`: fetched offline from a hub cache, written
+    once, read by the table reader with its class names and splits; a rerun does nothing."""
+    import yaml
+    from conftest import copy_workflow, scheduled_jobs, snakemake
+    from hub_fixtures import IMAGE_DATASET_REPO, build_tiny_image_dataset
+
+    from medembed import io
+
+    hf = tmp_path / "hf"
+    made = build_tiny_image_dataset(hf, empty_cell=True)
+    wf, work = copy_workflow(tmp_path / "wf"), tmp_path / "work"
+    work.mkdir()
+    config = {"datasets": {"hub_set": {"reader": "table", "labels": ["label"],
+                                       "download": {"repo_id": IMAGE_DATASET_REPO}}}, **MINIMAL}
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {"HF_HOME": str(hf), "HF_HUB_CACHE": str(hf / "hub"), "HF_HUB_OFFLINE": "1"}
+    target = "results/hub_set/manifest.parquet"
+    r = snakemake(wf, work, target, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    manifest = io.read_table(work / target)
+    params = io.read_table_params(work / target)
+    n_images = sum(row["bytes"] is not None for rows in made["rows"].values() for row in rows)
+    assert len(manifest) == n_images and params["label_columns"] == ["label"]
+    assert set(manifest["split"]) == {"train", "test"} and params["split_column"] == "split"
+    assert set(manifest["label"]) == {row["label"] for rows in made["rows"].values() for row in rows}
+    assert manifest["path"].str.startswith("resources/datasets/hub_set/images/").all()
+    dry = snakemake(wf, work, target, "-n", env=env)
+    assert dry.returncode == 0 and scheduled_jobs(dry.stdout) == [], dry.stdout[-2000:]
+    # a repo_id is required: the default is SLAKE's
+    config["datasets"]["hub_set"]["download"] = {"source": "hub"}
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    bad = snakemake(wf, work, target, "-n", env=env)
+    assert bad.returncode != 0 and "download.repo_id: a table dataset names its hub repo" in bad.stdout + bad.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import registry
 from ._dicom import FRAME_POLICIES, check_tags, resolve_salt
-from ._download import DatasetIntegrityError, DatasetUnavailableError, fetch_slake
+from ._download import DatasetIntegrityError, DatasetUnavailableError, fetch_hub_table, fetch_slake
 from ._images import (
     DEFAULT_MAX_ASPECT_RATIO,
     DEFAULT_MAX_PIXELS,
@@ -38,6 +38,7 @@ __all__ = [
     "EmptyDatasetError",
     "ImageError",
     "build_manifest",
+    "fetch_hub_table",
     "fetch_slake",
     "is_dicom",
     "load_table",
