@@ -24,6 +24,7 @@ include: "rules/cluster.smk"
 include: "rules/outliers.smk"
 include: "rules/evaluate.smk"
 include: "rules/plot.smk"
+include: "rules/findings.smk"
 include: "rules/explore.smk"
 include: "rules/report.smk"
 
@@ -32,3 +33,4 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+        findings=findings_outputs,

@@ -1,3 +1,4 @@
+import functools
 import json
 import sys
 from pathlib import Path
@@ -417,7 +418,8 @@ def analysis_outputs(wildcards=None):
                     out += expand(rules.plot_outliers.output.png, **kw)
                     out += expand(rules.outlier_consensus.output.top, **kw)
     # the report's figures and tables: the same list make_report reads
-    out += [p for p in report_files(None) if p not in out]
+    # (the findings figures are added by rule all's and make_report's input functions)
+    out += [p for p in report_files(None, findings=False) if p not in out]
     return out
 
 
@@ -436,6 +438,52 @@ def final_outputs():
     return [*analysis_outputs(), rules.make_report.output.html]
 
 
+# ---- multi-label findings (rules/findings.smk) ----------------------------------------
+
+
+def dataset_findings(dataset):
+    """The finding columns of a dataset's manifest (its param ``multilabel``), [] without.
+
+    Read from the manifest itself, so a dataset gets findings jobs exactly when its
+    reader wrote findings. Only inside input (or params) functions: the manifest is known
+    to exist once plan_shards, a checkpoint that reads it, has run.
+    """
+    checkpoints.plan_shards.get(dataset=dataset)
+    return _manifest_findings(
+        rules.make_manifest.output.manifest.format(dataset=dataset)
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _findings_at(path, mtime):
+    from medembed.io import read_table_params
+    from medembed.tl._enrichment import finding_columns
+
+    return tuple(finding_columns(read_table_params(path)))
+
+
+def _manifest_findings(path):
+    return list(_findings_at(path, Path(path).stat().st_mtime_ns))
+
+
+def findings_outputs(wildcards=None):
+    """Every clustering's findings table, for the analysed encoders of datasets with findings."""
+    out = []
+    for ds in DATASETS:
+        if not dataset_findings(ds):
+            continue
+        for enc in ANALYSED:
+            for feat in FEATURES_OF[(ds, enc)]:
+                out += expand(
+                    rules.cluster_findings.output.table,
+                    dataset=ds,
+                    encoder=enc,
+                    features=feat,
+                    method=CLUSTER,
+                )
+    return out
+
+
 # ---- the report (rules/plot.smk, rules/report.smk) --------------------------------------
 
 
@@ -444,11 +492,13 @@ def finch_labels(wildcards):
     return analysis_expand(rules.cluster.output.labels, wildcards, method="finch")[0]
 
 
-def report_layout():
+def report_layout(wildcards=None, findings=True):
     """What the report shows, per dataset and per analysed encoder x feature set.
 
     One structure gives both make_report's inputs (:func:`report_files`) and its
     ``layout`` param, so a method removed from the config leaves the report with it.
+    With ``findings``, the findings heatmaps of datasets with multi-label findings (known
+    only once their manifest exists: from an input or params function only).
     """
     plot_map = config["plot"]["map"]
     layout = []
@@ -506,6 +556,15 @@ def report_layout():
                         m: one(rules.plot_tree.output.png, method=m) for m in TREES
                     },
                 }
+                if findings and dataset_findings(ds):
+                    per_method["findings"] = {
+                        m: one(rules.cluster_findings.output.png, method=m)
+                        for m in CLUSTER
+                    }
+                    tables["findings"] = one(
+                        rules.cluster_findings.output.table,
+                        method=config["plot"]["color_by"],
+                    )
                 d["sections"].append(
                     {
                         "encoder": enc,
@@ -528,9 +587,9 @@ def _layout_paths(node):
     return [node] if isinstance(node, str) and "/" in node else []
 
 
-def report_files(wildcards):
+def report_files(wildcards, findings=True):
     """make_report's input: every figure, table and explorer of :func:`report_layout`."""
-    return _layout_paths(report_layout())
+    return _layout_paths(report_layout(findings=findings))
 
 
 def shard_keys(dataset):
@@ -622,6 +681,8 @@ def benchmark_inputs(wildcards):
                     made.append("plot_finch")
                 for stage in made:
                     add(stage, **kw)
+                if dataset_findings(ds):
+                    add("cluster_findings", **kw, method=CLUSTER)
     return out
 
 

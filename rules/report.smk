@@ -162,7 +162,7 @@ rule make_report:
         "../envs/medembed.yaml"
     params:
         code=code("make_report.py"),
-        layout=report_layout(),
+        layout=report_layout,
         captions=caption_texts(),
         config=science_config(),
         inline=[config["plot"]["color_by"]],

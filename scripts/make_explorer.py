@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from medembed import explore, io, pp
+from medembed import explore, io, pp, tl
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
@@ -11,12 +11,14 @@ if TYPE_CHECKING:
 with job_logging(snakemake.log[0]):
     inp, wc = snakemake.input, snakemake.wildcards
     consensus = inp.get("consensus")
+    params = io.read_table_params(inp.manifest)
     explore.build_explorer(
         snakemake.output.explorer,
         io.read_table(inp.manifest),
         {io.method_name(p): io.read_array(p) for p in inp.maps},
         thumbnails=inp.thumbnails,
-        label_columns=io.read_table_params(inp.manifest).get("label_columns", []),
+        label_columns=params.get("label_columns", []),
+        findings=tl.finding_columns(params),
         clusterings={io.method_name(p): io.read_table(p) for p in inp.clusters},
         outliers={io.method_name(p): io.read_table(p) for p in inp.get("outliers", [])},
         consensus=io.read_table(consensus) if consensus else None,

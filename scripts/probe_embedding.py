@@ -14,8 +14,13 @@ with job_logging(snakemake.log[0]):
     set_threads(snakemake.threads)
     feats, image = io.read_array(snakemake.input.features), io.read_array(snakemake.input.image, mmap=True)
     manifest = io.read_table(snakemake.input.manifest).set_index("id")
-    columns = io.read_table_params(snakemake.input.manifest).get("label_columns", [])
-    rows = tl.embedding_probe(feats.X, pp.read_neighbors(snakemake.input.knn), manifest.loc[feats.ids, columns])
+    params = io.read_table_params(snakemake.input.manifest)
+    # Findings (one binary column each) get the kNN-probe AUROC instead of the class probes.
+    findings, source = tl.finding_columns(params), tl.multilabel(params).get("source") or "findings"
+    columns = [c for c in params.get("label_columns", []) if c not in findings]
+    knn = pp.read_neighbors(snakemake.input.knn)
+    rows = tl.embedding_probe(feats.X, knn, manifest.loc[feats.ids, columns])
+    rows += tl.finding_probe(knn, manifest.loc[feats.ids, findings], source=source)
     maps = io.read_table(snakemake.input.map_metrics)
     trust = maps.loc[maps["metric"] == "trustworthiness", "value"]
     seconds = image.params.get("embed_seconds", float("nan"))

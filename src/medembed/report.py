@@ -423,9 +423,13 @@ def write_report(
                                 ("clusters", "Clusters on the map")):
                 if kind in fig:
                     out.append(figure(kind, fig[kind], title, **wc))
-            for kind, title in (("contingency", "Clusters x labels"), ("samples", "Sample images per cluster")):
+            for kind, title in (("contingency", "Clusters x labels"), ("samples", "Sample images per cluster"),
+                                ("findings", "Findings per cluster (multi-label)")):
                 if per.get(kind):
                     out.append(_per_method(kind, title, per[kind], inline, base, _checked, cap, wc, embed))
+            if "findings" in tab:
+                out.append(findings_table(io.read_table(_checked(tab["findings"])),
+                                          method=plot.get("color_by", "")))
             for kind, title in (("outliers", "Outliers: each detector on the map"),
                                 ("outlier_gallery", "Outliers: the consensus top images")):
                 if kind in fig:
@@ -447,22 +451,66 @@ def write_report(
     io.write_text(path, "\n".join(out))
 
 
+def findings_table(table: pd.DataFrame, *, method: str = "", q_max: float = 0.05, max_rows: int = 30) -> str:
+    """The over-represented findings of one clustering (a ``tl.finding_enrichment`` table):
+    the cells with ``q < q_max``, most significant first, at most ``max_rows``."""
+    sig = table[table["q"] < q_max].sort_values(["q", "fold_change"], ascending=[True, False], kind="stable")
+    head = f"<p><b>{html.escape(method)}</b>: " if method else "<p>"
+    if sig.empty:
+        return head + f"no cluster over-represents a finding at BH q &lt; {q_max:g}.</p>"
+    shown = sig.head(max_rows)
+    df = pd.DataFrame({
+        "cluster": ["noise" if c == -1 else str(c) for c in shown["cluster"]],
+        "finding": shown["finding"].astype(str).to_numpy(),
+        "n_count": shown["count"].to_numpy(), "n_cluster": shown["n_cluster"].to_numpy(),
+        "prevalence": shown["prevalence"].to_numpy(), "in dataset": shown["dataset_prevalence"].to_numpy(),
+        "fold change": shown["fold_change"].to_numpy(), "q": shown["q"].to_numpy(),
+    }).rename(columns={"n_count": "n_positive"})
+    more = f" (the {max_rows} most significant shown)" if len(sig) > max_rows else ""
+    return (head + f"{len(sig)} cluster x finding cells over-represented at BH q &lt; {q_max:g}{more}.</p>"
+            + table_html(df, index=False))
+
+
+def _not_applicable(value: pd.DataFrame, present: np.ndarray) -> pd.DataFrame:
+    """``value`` with "n/a" where a probe row exists but has no value (e.g. a finding with
+    one class only), blank where the encoder has no such row at all."""
+    arr = value.to_numpy(dtype=object, copy=True)
+    arr[present & value.isna().to_numpy()] = "n/a"
+    return pd.DataFrame(arr, index=value.index, columns=value.columns)
+
+
 def encoders_table(comparison: pd.DataFrame) -> str:
     """The encoder comparison (tidy: encoder, features, label, metric, value, best) as one
-    row per encoder and feature set, a column per (label) metric, its ``best`` cells marked."""
+    row per encoder and feature set, a column per (label) metric, its ``best`` cells marked.
+
+    The per-finding kNN-probe AUROCs (metric ``knn_auroc``) of a multi-label dataset form a
+    second table, one column per finding; the first keeps their mean (``knn_auroc_macro``).
+    """
+    per_finding = comparison["metric"] == "knn_auroc"
+    if per_finding.any():
+        findings = comparison[per_finding].assign(metric="")
+        return (_encoders_wide(comparison[~per_finding])
+                + "<p class='note'>kNN-probe AUROC per finding (leave-one-out on the shared graph; "
+                "n/a: only one class known):</p>" + _encoders_wide(findings))
+    return _encoders_wide(comparison)
+
+
+def _encoders_wide(comparison: pd.DataFrame) -> str:
     df = comparison.assign(label=comparison["label"].fillna("").astype(str))
     df = df.assign(row=df["encoder"] + " · " + df["features"],
                    col=(df["label"] + " " + df["metric"]).str.strip())
     rows, cols = list(dict.fromkeys(df["row"])), list(dict.fromkeys(df["col"]))
     value = pd.DataFrame(np.nan, index=pd.Index(rows, name="encoder · features"), columns=cols)
     best = np.zeros(value.shape, bool)
+    present = np.zeros(value.shape, bool)
     for r in df.itertuples(index=False):
         i, j = rows.index(r.row), cols.index(r.col)
         value.iloc[i, j] = r.value
+        present[i, j] = True
         best[i, j] = bool(r.best) if "best" in df and pd.notna(r.best) else False
     if len(rows) < 2:
         best[:] = False  # nothing to compare with
-    return table_html(value, best=best)
+    return table_html(_not_applicable(value, present), best=best)
 
 
 def _per_method(kind, title, files: Mapping[str, str], inline, base, checked, cap, wc, embed) -> str:

@@ -98,6 +98,28 @@ def _category(name: str, group: str, values: pd.Series, *, noise=None, missing_n
     }
 
 
+#: A finding's colours: absent pale, present strong (missing: the noise grey).
+FINDING_COLORS = ("#c6d4e1", "#d62728")
+
+
+def _finding(name: str, values: pd.Series) -> dict:
+    """A binary finding (manifest "1" / "0", None unknown) as a colouring of its own group:
+    ``absent`` pale, ``present`` strong, unknown grey (drawn beneath)."""
+    v = pd.to_numeric(values.astype(object).where(values.notna(), None), errors="coerce")
+    codes = np.where(v == 1, 1, np.where(v == 0, 0, 2)).astype(np.uint8)
+    cats, colors = ["absent", "present"], list(FINDING_COLORS)
+    grey = []
+    if (codes == 2).any():
+        cats.append("(unknown)")
+        colors.append(NOISE)
+        grey = [2]
+    return {
+        "name": name, "group": "finding", "kind": "category", "dtype": "u8", "codes": _b64(codes),
+        "cats": cats, "colors": colors, "grey": grey,
+        "counts": np.bincount(codes, minlength=len(cats)).tolist(),
+    }
+
+
 def _fmt(v) -> str:
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
@@ -149,6 +171,7 @@ def explorer_data(
     maps: Mapping[str, io.Array],
     *,
     label_columns: Sequence[str] = (),
+    findings: Sequence[str] = (),
     clusterings: Mapping[str, pd.DataFrame] | None = None,
     outliers: Mapping[str, pd.DataFrame] | None = None,
     consensus: pd.DataFrame | None = None,
@@ -170,6 +193,9 @@ def explorer_data(
     (id, score); ``top``: the consensus top-N (id, in rank order); ``duplicates``: (id, set
     and optionally crosses_split); ``neighbors``: the shared graph (``.indices`` n x k in
     its ``.ids`` order, ``.distances``); ``thumbnails``: the dataset's sprite sheets.
+    ``findings``: the label columns that are multi-label findings (binary, see
+    :func:`medembed.tl.finding_columns`): coloured absent / present in a menu group of their
+    own, listed as one line (the present ones) in a point's card.
     """
     if not maps:
         raise ValueError("explorer: at least one 2-D map is needed")
@@ -184,9 +210,12 @@ def explorer_data(
     prefix, rel = _relpaths(paths)
 
     colorings = []
+    findings = [f for f in findings if f in man]
     for col in label_columns:
-        if col in man:
+        if col in man and col not in findings:
             colorings.append(_category(col, "label", _by_id(man, ids, col, f"label {col}")))
+    for col in findings:
+        colorings.append(_finding(col, _by_id(man, ids, col, f"finding {col}")))
     for name, table in clusterings.items():
         colorings.append(_category(name, "cluster", _by_id(table, ids, "cluster", f"clustering {name}"), noise=-1))
     if consensus is not None:

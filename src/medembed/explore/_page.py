@@ -306,6 +306,14 @@ function fields(i, groups) {
     var tr = el("tr"); tr.appendChild(el("td", null, (c.group === "cluster" ? "cluster " : c.group === "outlier" ? "score " : "") + c.name)); tr.appendChild(el("td", null, v));
     t.appendChild(tr);
   });
+  if (groups.indexOf("label") >= 0) {  // findings: one line, the present ones
+    var fs = D.colorings.filter(function (c) { return c.group === "finding"; });
+    if (fs.length) {
+      var has = fs.filter(function (c) { decoded(c); return c.cats[c.code[i]] === "present"; }).map(function (c) { return c.name; });
+      var tf = el("tr"); tf.appendChild(el("td", null, "findings")); tf.appendChild(el("td", null, has.length ? has.join(", ") : "none"));
+      t.appendChild(tf);
+    }
+  }
   return t;
 }
 function showHover(i, sx, sy) {
@@ -499,7 +507,7 @@ function resize() {
 function option(sel, value, text) { var o = el("option", null, text); o.value = value; sel.appendChild(o); }
 var mapSel = $("map"), colSel = $("color"), filSel = $("filter");
 D.maps.forEach(function (m) { option(mapSel, m.name, m.name); });
-var groups = {label: "labels", cluster: "clusterings", outlier: "outlier scores", duplicates: "near-duplicates"};
+var groups = {label: "labels", finding: "findings", cluster: "clusterings", outlier: "outlier scores", duplicates: "near-duplicates"};
 Object.keys(groups).forEach(function (g) {
   var cs = D.colorings.filter(function (c) { return c.group === g; });
   if (!cs.length) return;

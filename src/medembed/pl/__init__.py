@@ -15,6 +15,8 @@ _LAZY = {
     "reductions": "._maps",
     "cluster_samples": "._samples",
     "encoder_comparison": "._encoders",
+    "findings_heatmap": "._findings",
+    "findings_matrix": "._findings",
     "tree_figure": "._tree",
     "finch_levels": "._maps",
     "metrics_heatmap": "._metrics",

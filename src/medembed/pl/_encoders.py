@@ -14,6 +14,7 @@ _TITLES = {
     "kmeans_ari": "k-means@k ARI",
     "knn_accuracy": "kNN label accuracy (leave-one-out)",
     "label_silhouette": "silhouette of the labels",
+    "knn_auroc_macro": "kNN-probe AUROC, mean over findings",
     "trustworthiness": "trustworthiness of the map",
     "images_per_s": "embedding throughput (images/s)",
 }

@@ -135,8 +135,9 @@ def scatter_categories(ax, Y: np.ndarray, labels, *, noise=-1, legend=True, max_
 
 def heatmap(ax, values: np.ndarray, rows, cols, *, best: np.ndarray | None = None, fmt="{:.2f}",
             cmap="viridis", vmin=0.0, vmax=1.0, color_values: np.ndarray | None = None,
-            hide_zero: bool = False):
-    """Annotated heatmap of ``values`` (NaN blank); cells where ``best`` is True are outlined.
+            hide_zero: bool = False, best_edge: str = "red"):
+    """Annotated heatmap of ``values`` (NaN blank); cells where ``best`` is True are outlined
+    (in ``best_edge``).
     ``color_values`` (default ``values``) set the colours, e.g. row shares for counts."""
     values = np.asarray(values, dtype=float)
     shade = values if color_values is None else np.asarray(color_values, dtype=float)
@@ -158,7 +159,7 @@ def heatmap(ax, values: np.ndarray, rows, cols, *, best: np.ndarray | None = Non
                 fontweight="bold" if best is not None and best[i, j] else "normal")
     if best is not None:
         for i, j in zip(*np.nonzero(best)):
-            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2.2))
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec=best_edge, lw=2.2))
     ax.tick_params(length=0)
 
 

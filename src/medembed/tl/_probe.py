@@ -8,6 +8,15 @@ would check first (the comparison no anchor tool offers on the user's own labels
   (the usual linear-free probe of an embedding; a sample's own label is never used);
 - ``label_silhouette``: cosine silhouette of the true labels (on a fixed sample);
 
+and, for a dataset with multi-label findings (one binary column per finding, see
+:mod:`medembed.tl._enrichment`), instead of those four for each finding:
+
+- ``knn_auroc`` (label: the finding): leave-one-out kNN-probe AUROC on the shared graph,
+  the score of an image being the similarity-weighted share of its neighbours that carry
+  the finding (:func:`knn_auroc`); NaN ("not applicable") when only one class is known;
+- ``knn_auroc_macro`` (label: the source column, e.g. ``Finding Labels``): their mean
+  over the findings where it is defined;
+
 plus, per embedding, the ``trustworthiness`` of the default 2-D map and the embedding
 throughput (``images_per_s``) and ``dim``. Rows are tidy: ``encoder, features, label,
 metric, value``; :func:`compare_embeddings` marks the best value of each (label, metric).
@@ -48,6 +57,63 @@ def knn_accuracy(knn, labels, n_neighbors: int = 10) -> float:
         pred = best[0] if len(best) == 1 else next(c for c in v if c in best)
         correct.append(pred == codes[i])
     return float(np.mean(correct)) if correct and n else float("nan")
+
+
+def knn_finding_scores(knn, y, n_neighbors: int = 10, *, weighted: bool = True):
+    """Leave-one-out score of each image for a binary finding ``y`` (1/0, NaN unknown).
+
+    The score is the share of the image's ``n_neighbors`` nearest neighbours (``knn``
+    excludes the image itself) that carry the finding, among those whose value is known,
+    each neighbour weighted by its similarity (``1 - cosine distance`` on a cosine graph;
+    plain share on other graphs or with ``weighted=False``). An image none of whose
+    neighbours has a known value scores the finding's prevalence.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    idx = np.asarray(knn.indices)[:, : max(1, int(n_neighbors))]
+    w = np.ones(idx.shape)
+    if weighted and getattr(knn, "metric", "") == "cosine":
+        w = np.clip(1.0 - np.asarray(knn.distances, dtype=np.float64)[:, : idx.shape[1]], 1e-6, None)
+    vals = y[idx]
+    known = np.isfinite(vals)
+    num = np.where(known, vals * w, 0.0).sum(1)
+    den = np.where(known, w, 0.0).sum(1)
+    prevalence = float(np.nanmean(y)) if np.isfinite(y).any() else np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), prevalence)
+
+
+def knn_auroc(knn, y, n_neighbors: int = 10, *, weighted: bool = True) -> float:
+    """AUROC of :func:`knn_finding_scores` over the images whose value of ``y`` is known.
+
+    NaN when fewer than two classes are known (the AUROC is not defined: "not applicable").
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y, dtype=np.float64)
+    known = np.isfinite(y)
+    if len(np.unique(y[known])) < 2:
+        return float("nan")
+    scores = knn_finding_scores(knn, y, n_neighbors, weighted=weighted)
+    return float(roc_auc_score(y[known].astype(int), scores[known]))
+
+
+def finding_probe(knn, findings: pd.DataFrame, *, source: str = "findings", n_neighbors: int = 10) -> list[dict]:
+    """Tidy rows ``{label, metric, value}``: ``knn_auroc`` per finding column of ``findings``
+    (rows aligned with the graph) and their mean as ``knn_auroc_macro`` (label ``source``).
+
+    A finding with a single known class gets an explicit NaN row (not applicable, left out
+    of the macro mean); the macro mean is NaN when no finding is applicable.
+    """
+    from ._enrichment import finding_matrix
+
+    Y = finding_matrix(findings, list(findings.columns))
+    rows = [{"label": f, "metric": "knn_auroc", "value": knn_auroc(knn, Y[f].to_numpy(), n_neighbors)}
+            for f in Y.columns]
+    vals = np.array([r["value"] for r in rows], dtype=float)
+    macro = float(np.mean(vals[np.isfinite(vals)])) if np.isfinite(vals).any() else float("nan")
+    if rows:
+        rows.append({"label": source, "metric": "knn_auroc_macro", "value": macro})
+    return rows
 
 
 def embedding_probe(X, knn, truth: pd.DataFrame, *, sample_size: int = 5000, random_state: int = 0) -> list[dict]:
