@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import DEMO_CONFIG, copy_workflow, scheduled_jobs, snakemake
+from conftest import DEMO_CONFIG, ROOT, copy_workflow, scheduled_jobs, snakemake
 from PIL import Image
 from scipy.stats import false_discovery_control, fisher_exact, hypergeom
 
@@ -106,6 +106,41 @@ def test_findings_heatmap_and_report_table(planted, tmp_path):
     assert "1 cluster x finding cells" in html and "<td>A</td>" in html
     none = report.findings_table(t.assign(q=1.0), method="kmeans")
     assert "no cluster over-represents" in none
+
+
+def test_report_section_shows_the_colour_by_heatmap_and_its_table(planted, tmp_path):
+    clusters, findings = planted
+    t = tl.finding_enrichment(clusters, findings)
+    base = tmp_path / "results/ds/enc/image"
+    pngs = {m: base / f"figures/findings/{m}.png" for m in ("kmeans", "hdbscan")}
+    for m, p in pngs.items():
+        pl.findings_heatmap(t, path=p, method=m)
+    tsv = base / "cluster/kmeans_findings.tsv"
+    io.write_table(tsv, t)
+    summary = {k: tmp_path / f"results/run/{k}.html" for k in ("data", "run")}
+    for k, p in summary.items():
+        io.write_text(p, report.table_fragment(f"<p>{k}</p>", title=k))
+    captions = {p.stem: p.read_text() for p in (ROOT / "report").glob("*.rst")}
+    layout = [{"name": "ds", "tables": {}, "figures": {}, "zero_shot": {}, "sections": [{
+        "encoder": "enc", "features": "image", "explorer": None, "figures": {},
+        "tables": {"findings": str(tsv)},
+        "per_method": {"findings": {m: str(p) for m, p in pngs.items()}}}]}]
+    out = tmp_path / "results/report.html"
+    report.write_report(out, inputs=[*map(str, pngs.values()), str(tsv), *map(str, summary.values())],
+                        summary={k: str(v) for k, v in summary.items()}, datasets=layout, captions=captions,
+                        config={"plot": {"map": "tsne", "color_by": "kmeans"}}, inline=["kmeans"])
+    text = out.read_text()
+    assert "Findings per cluster (multi-label)" in text and text.count("data:image/jpeg;base64,") == 1
+    assert "href='ds/enc/image/figures/findings/hdbscan.png'" in text
+    assert "1 cluster x finding cells over-represented" in text
+
+
+def test_duplicates_table_reports_patient_leakage():
+    leak = {"patient_column": "Patient ID", "split_column": "split", "n_patients": 10, "n_leaking_patients": 2,
+            "n_images_of_leaking_patients": 7, "split_pairs": {"test|train": 2}}
+    html = report.duplicates_table({"n_pairs": 0, "threshold": 0.98, "patient_leakage": leak}, pd.DataFrame())
+    assert "2 of 10 patients" in html and "Patient ID" in html and "test|train 2" in html
+    assert "Patient-level" not in report.duplicates_table({"n_pairs": 0}, pd.DataFrame())
 
 
 # ---- kNN-probe AUROC ------------------------------------------------------------------

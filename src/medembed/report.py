@@ -194,6 +194,16 @@ def duplicates_table(summary: Mapping, sets: pd.DataFrame) -> str:
                  "(possible train/test leakage).</span>")
     if summary.get("leak_share") is not None:
         text += f" Leak share: {summary['leak_share']:.3f}."
+    pat = summary.get("patient_leakage")
+    if pat:
+        n_leak, n_pat = pat.get("n_leaking_patients", 0), pat.get("n_patients", 0)
+        cls = "warn" if n_leak else "note"
+        pairs = ", ".join(f"{html.escape(k)} {v}" for k, v in (pat.get("split_pairs") or {}).items())
+        text += (f" <span class='{cls}'>Patient-level: {n_leak} of {n_pat} patients "
+                 f"(<code>{html.escape(str(pat.get('patient_column')))}</code>) have images in more than one "
+                 f"<code>{html.escape(str(pat.get('split_column')))}</code> value"
+                 + (f" ({pat.get('n_images_of_leaking_patients', 0)} images; {pairs})" if n_leak else "")
+                 + ".</span>")
     out = [f"<p>{text}</p>"]
     if len(sets):
         g = sets.groupby("set", sort=True)

@@ -39,6 +39,7 @@ aside h2{font-size:13px;margin:10px 0 4px;text-transform:uppercase;letter-spacin
 table.kv{border-collapse:collapse;font-size:11px}
 table.kv td{padding:0 6px 0 0;vertical-align:top;white-space:nowrap;max-width:170px;overflow:hidden;text-overflow:ellipsis}
 table.kv td:first-child{color:#777}
+table.kv td.wrap{white-space:normal}
 .id{font-weight:600;word-break:break-all}
 .path{font-family:ui-monospace,monospace;font-size:11px;word-break:break-all;user-select:all;background:#f1f1f1;padding:2px 4px;border-radius:2px}
 .thumb{position:relative;overflow:hidden;background:#000;flex:none;border-radius:2px}
@@ -310,7 +311,7 @@ function fields(i, groups) {
     var fs = D.colorings.filter(function (c) { return c.group === "finding"; });
     if (fs.length) {
       var has = fs.filter(function (c) { decoded(c); return c.cats[c.code[i]] === "present"; }).map(function (c) { return c.name; });
-      var tf = el("tr"); tf.appendChild(el("td", null, "findings")); tf.appendChild(el("td", null, has.length ? has.join(", ") : "none"));
+      var tf = el("tr"); tf.appendChild(el("td", null, "findings")); tf.appendChild(el("td", "wrap", has.length ? has.join(", ") : "none"));
       t.appendChild(tf);
     }
   }
