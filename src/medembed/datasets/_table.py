@@ -38,10 +38,12 @@ import csv
 import logging
 import os
 import posixpath
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ._folder import SKIP_KEY
@@ -55,6 +57,10 @@ BLANK_POLICIES = ("negative", "ignore")
 _DELIMITERS = ",;\t|"
 _SNIFF_BYTES = 1 << 16
 _MAX_NAMED = 10
+#: An image extension at the end of a path (any case): ids are paths without it.
+_IMAGE_SUFFIX = re.compile(
+    "(?i)(" + "|".join(re.escape(e) for e in sorted(IMAGE_EXTENSIONS, key=len, reverse=True)) + ")$"
+)
 
 
 class TableError(ValueError):
@@ -109,8 +115,14 @@ def load_table(path: str | os.PathLike, text_columns: Sequence[str] = ()) -> pd.
 
 
 def _text(values: pd.Series) -> pd.Series:
-    """Values as text; missing stays None (a float-parsed id ``1.0`` would be wrong: only
-    parquet/json columns of numbers get here, and their integers print as integers)."""
+    """Values as stripped text; empty and missing become None. Columns of text (every named
+    column of a csv) go through pandas' vectorised string methods; numbers (parquet, json)
+    print as integers where they are whole (an id 17 read as 17.0 stays ``17``)."""
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        s = values.astype("string").str.strip()
+        s = s.mask(s == "")
+        return s.astype(object).where(s.notna(), None)
+
     def one(v):
         if v is None or (isinstance(v, float) and v != v):
             return None
@@ -153,6 +165,20 @@ def _safe_relative(p: str, root_abs: str) -> str | None:
     if rel == "." or rel == ".." or rel.startswith("../"):
         return None
     return rel
+
+
+#: Paths that need :func:`_safe_relative`: absolute, with ``.``/``..`` segments, doubled or
+#: trailing slashes, or backslashes. The others are already normalised and inside root.
+_NOT_PLAIN = r"^/|^\.{1,2}(?:/|$)|/\.{1,2}(?:/|$)|//|/$|\\"
+
+
+def relative_paths(paths: pd.Series, root_abs: str) -> list[str | None]:
+    """:func:`_safe_relative` of every path; the plain ones (nearly all) pass untouched."""
+    odd = paths.str.contains(_NOT_PLAIN, regex=True).to_numpy()
+    out = paths.tolist()
+    for i in odd.nonzero()[0]:
+        out[i] = _safe_relative(out[i], root_abs)
+    return out
 
 
 def _on_disk(rels: Sequence[str], root: Path) -> tuple[dict[str, str | None], int]:
@@ -251,14 +277,18 @@ def findings_columns(df: pd.DataFrame, spec: Mapping, table: Path, taken: set[st
         return pd.DataFrame(out, index=df.index), list(spec["columns"])
     col, sep = spec["column"], spec.get("sep", "|")
     cells = _text(df[col])
-    sets = cells.map(lambda s: None if s is None else {t.strip() for t in s.split(sep) if t.strip()})
-    names = sorted({t for s in sets if s for t in s})
-    if not names:
+    unknown = cells.isna().to_numpy()
+    tidy = cells.fillna("").astype(str).str.replace(rf"\s*{re.escape(sep)}\s*", sep, regex=True)
+    dummies = tidy.str.strip(sep + " ").str.get_dummies(sep=sep)
+    dummies = dummies[sorted(c for c in dummies.columns if c.strip())]
+    if dummies.empty:
         raise TableError(f"table {table}: multilabel column {col!r} holds no finding")
     renamed = []
-    for name in names:
+    for name in dummies.columns:
         cname = f"finding_{name}" if name in taken else name
-        out[cname] = sets.map(lambda s, n=name: None if s is None else ("1" if n in s else "0")).astype(object)
+        v = np.where(dummies[name].to_numpy() > 0, "1", "0").astype(object)
+        v[unknown] = None
+        out[cname] = v
         renamed.append(cname)
     return pd.DataFrame(out, index=df.index), renamed
 
@@ -321,7 +351,7 @@ def read_table_dataset(
     if dup is not None:
         raise TableError(f"table {table}: path {dup!r} is listed twice (column {path_column!r})")
     root_abs = os.path.abspath(root)
-    rels = [_safe_relative(p, root_abs) for p in paths]
+    rels = relative_paths(paths.astype(str), root_abs)
     ok_rels = [r for r in rels if r is not None]
     dup = _first_duplicate(pd.Series(ok_rels, dtype=object))
     if dup is not None:
@@ -331,14 +361,11 @@ def read_table_dataset(
         if ids.isna().any():
             raise TableError(f"table {table}: row {int(ids.isna().to_numpy().argmax()) + 2} has an empty {id_column!r}")
     else:
-        exts = {e.lower() for e in IMAGE_EXTENSIONS}
-        ids = pd.Series(
-            [
-                (r if r is not None else p.replace("\\", "/").lstrip("/"))
-                for r, p in zip(rels, paths)
-            ],
-            dtype=object,
-        ).map(lambda r: posixpath.splitext(r)[0] if posixpath.splitext(r)[1].lower() in exts else r)
+        where = pd.Series(
+            [r if r is not None else p.replace("\\", "/").lstrip("/") for r, p in zip(rels, paths)],
+            dtype="string",
+        )
+        ids = where.str.replace(_IMAGE_SUFFIX, "", regex=True).astype(object)
     dup = _first_duplicate(ids)
     if dup is not None:
         raise TableError(f"table {table}: id {dup!r} is used twice" + (f" (column {id_column!r})" if id_column else
@@ -374,19 +401,15 @@ def read_table_dataset(
         if c in (patient_column, split_column) or col.dtype == object:
             col = _text(col)
         columns[c] = col.astype(object).where(col.notna(), None).to_numpy()
-    records = []
+    prefix = os.path.join(str(root), "")
+    columns["path"] = [prefix + r if r is not None else p for r, p in zip(rels, paths)]
     names = list(columns)
-    root_s = str(root)
-    cols = [columns[c] for c in names[2:]]
-    for i, (rid, rel, raw) in enumerate(zip(columns["id"], rels, paths)):
-        rec = {"id": rid, "path": os.path.join(root_s, rel) if rel is not None else raw}
-        for c, arr in zip(names[2:], cols):
-            rec[c] = arr[i]
-        if rel is None:
-            rec[SKIP_KEY] = f"path leaves the root folder {root}: skipped for safety"
-        elif problems[rel] is not None:
-            rec[SKIP_KEY] = problems[rel]
-        records.append(rec)
+    records = [dict(zip(names, row)) for row in zip(*columns.values())]
+    outside = f"path leaves the root folder {root}: skipped for safety"
+    for rec, rel in zip(records, rels):
+        problem = outside if rel is None else problems[rel]
+        if problem is not None:
+            rec[SKIP_KEY] = problem
     n_missing = len(missing)
     n_outside = sum(r is None for r in rels)
     if n_missing or n_outside:
