@@ -211,6 +211,15 @@ def test_config_checks_of_the_table_reader(tmp_path):
     with pytest.raises(medembed_config.ConfigError, match="keys of the table reader"):
         check("d", {"reader": "folder", "path": str(tmp_path), "labels": ["x"]})
     check("d", {"reader": "table", "table": str(tmp_path / "t.csv")})
+    # the table's head is read at start-up: unknown columns and an empty table stop the run
+    with pytest.raises(medembed_config.ConfigError, match=r"labels names column 'Sex'.*columns: \['path'\]"):
+        check("d", {"reader": "table", "table": str(tmp_path / "t.csv"), "labels": ["Sex"]})
+    pd.DataFrame({"path": [], "Sex": []}).to_parquet(tmp_path / "e.parquet")
+    with pytest.raises(medembed_config.ConfigError, match="no rows"):
+        check("d", {"reader": "table", "table": str(tmp_path / "e.parquet"), "labels": ["Sex"]})
+    pd.DataFrame({"path": ["x.png"]}).to_parquet(tmp_path / "one.parquet")
+    with pytest.raises(medembed_config.ConfigError, match=r"id_column names column 'id'"):
+        check("d", {"reader": "table", "table": str(tmp_path / "one.parquet"), "id_column": "id"})
     with pytest.raises(medembed_config.ConfigError, match="download.repo_id"):
         medembed_config.check_raw({"datasets": {"d": {"reader": "table", "download": {"source": "hub"}}}})
 

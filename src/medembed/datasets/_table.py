@@ -83,11 +83,14 @@ def _sniff_delimiter(path: Path) -> str:
         return ","
 
 
-def load_table(path: str | os.PathLike, text_columns: Sequence[str] = ()) -> pd.DataFrame:
+def load_table(
+    path: str | os.PathLike, text_columns: Sequence[str] = (), nrows: int | None = None
+) -> pd.DataFrame:
     """Read a label table; ``text_columns`` are read as text (``00001`` stays ``00001``).
 
-    Only empty cells are missing. Raises :class:`TableError` for a missing, unreadable or
-    empty table.
+    Only empty cells are missing. ``nrows``: the first rows only (a parquet file then gives
+    its columns, and as many empty rows as it has rows, up to ``nrows``, read from its
+    footer). Raises :class:`TableError` for a missing, unreadable or empty table.
     """
     path = Path(path)
     if not path.is_file():
@@ -96,7 +99,12 @@ def load_table(path: str | os.PathLike, text_columns: Sequence[str] = ()) -> pd.
     if suffix not in TABLE_FORMATS:
         raise TableError(f"table {path}: unknown format {suffix!r}; use one of {', '.join(TABLE_FORMATS)}")
     try:
-        if suffix == ".parquet":
+        if suffix == ".parquet" and nrows is not None:
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(path)
+            df = pd.DataFrame(index=range(min(nrows, pf.metadata.num_rows)), columns=pf.schema_arrow.names)
+        elif suffix == ".parquet":
             df = pd.read_parquet(path)
         elif suffix == ".json":
             df = pd.read_json(path, orient="records", dtype=False)
@@ -104,7 +112,7 @@ def load_table(path: str | os.PathLike, text_columns: Sequence[str] = ()) -> pd.
             sep = "\t" if suffix == ".tsv" else _sniff_delimiter(path)
             df = pd.read_csv(
                 path, sep=sep, encoding="utf-8-sig", dtype={c: str for c in text_columns},
-                keep_default_na=False, na_values=[""], skipinitialspace=False,
+                keep_default_na=False, na_values=[""], skipinitialspace=False, nrows=nrows,
             )
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise TableError(f"table {path}: unreadable ({type(exc).__name__}: {' '.join(str(exc).split())})") from exc
@@ -145,6 +153,38 @@ def _require_columns(df: pd.DataFrame, table: Path, named: Mapping[str, Sequence
                     f"table {table}: {key} names column {c!r}, which it does not have; "
                     f"columns: {list(df.columns)}"
                 )
+
+
+def _named_columns(path_column, id_column, labels, ml, patient_column, split_column) -> dict[str, list[str]]:
+    """The columns the config names, by config key."""
+    return {
+        "path_column": [path_column],
+        "id_column": [id_column] if id_column else [],
+        "labels": list(labels or []),
+        "patient_column": [patient_column] if patient_column else [],
+        "split_column": [split_column] if split_column else [],
+        "multilabel.column": [ml["column"]] if "column" in (ml or {}) else [],
+        "multilabel.columns": list((ml or {}).get("columns") or []),
+    }
+
+
+def check_table(
+    table: str | os.PathLike,
+    *,
+    path_column: str = "path",
+    id_column: str | None = None,
+    labels: Sequence[str] = (),
+    multilabel: Mapping | None = None,
+    patient_column: str | None = None,
+    split_column: str | None = None,
+    **_other,
+) -> None:
+    """The checks that need only the table's head, for the workflow's start: the table
+    exists and is readable, has rows, and has every column the config names. (Duplicates,
+    paths and files are checked when the manifest is made, over every row.)"""
+    named = _named_columns(path_column, id_column, labels, multilabel, patient_column, split_column)
+    df = load_table(table, text_columns=[c for cols in named.values() for c in cols], nrows=5)
+    _require_columns(df, Path(table), named)
 
 
 def _first_duplicate(values: pd.Series) -> str | None:
@@ -329,15 +369,7 @@ def read_table_dataset(
         raise TableError(f"table {table}: root folder {root} does not exist")
     labels = list(labels or [])
     ml = dict(multilabel or {})
-    named = {
-        "path_column": [path_column],
-        "id_column": [id_column] if id_column else [],
-        "labels": labels,
-        "patient_column": [patient_column] if patient_column else [],
-        "split_column": [split_column] if split_column else [],
-        "multilabel.column": [ml["column"]] if "column" in ml else [],
-        "multilabel.columns": list(ml.get("columns") or []),
-    }
+    named = _named_columns(path_column, id_column, labels, ml, patient_column, split_column)
     text_cols = [c for cols in named.values() for c in cols]
     df = load_table(table, text_columns=text_cols)
     _require_columns(df, table, named)
