@@ -161,13 +161,13 @@ def _check_methods_against_each_other(config: Mapping) -> None:
         has_labels = (
             ds.get("reader") == "slake"
             or ds.get("supervision_label")
-            or (ds.get("reader") == "table" and (ds.get("labels") or ds.get("multilabel") or "download" in ds))
+            or (ds.get("reader") == "table" and ds.get("labels"))
             or (ds.get("reader") == "folder" and ds.get("label_name", "class"))
         )
         if semi and not has_labels:
             raise ConfigError(
                 f"config datasets.{name}: {semi[0]} learns from labels but the dataset has no label "
-                f"column (set label_name or supervision_label, or remove {semi[0]})"
+                f"column (set label_name, labels or supervision_label, or remove {semi[0]})"
             )
 
 
