@@ -104,6 +104,7 @@ def test_findings_heatmap_and_report_table(planted, tmp_path):
     assert (tmp_path / "empty.png").stat().st_size > 0
     html = report.findings_table(t, method="kmeans")
     assert "1 cluster x finding cells" in html and "<td>A</td>" in html
+    assert "e-" in html.split("<td>A</td>")[1].split("</tr>")[0]  # q in scientific notation, not 0.000
     none = report.findings_table(t.assign(q=1.0), method="kmeans")
     assert "no cluster over-represents" in none
 
@@ -133,6 +134,18 @@ def test_report_section_shows_the_colour_by_heatmap_and_its_table(planted, tmp_p
     assert "Findings per cluster (multi-label)" in text and text.count("data:image/jpeg;base64,") == 1
     assert "href='ds/enc/image/figures/findings/hdbscan.png'" in text
     assert "1 cluster x finding cells over-represented" in text
+
+
+def test_data_summary_lists_findings_on_one_line(tmp_path):
+    manifest = pd.DataFrame({"id": list("abcd"), "path": ["x"] * 4, "view": ["PA", "AP", "PA", "PA"],
+                             "Effusion": ["1", "0", None, "1"], "No Finding": ["0", "1", "0", "0"]})
+    params = {"label_columns": ["view", "Effusion", "No Finding"], "path": None, "reader": "table",
+              "multilabel": {"source": "Finding Labels", "findings": ["Effusion", "No Finding"]}}
+    io.write_table(tmp_path / "m.parquet", manifest, params=params)
+    io.write_table(tmp_path / "s.tsv", pd.DataFrame(columns=["id", "path", "reason"]))
+    out = report.data_summary({"ds": {"manifest": tmp_path / "m.parquet", "skipped": tmp_path / "s.tsv"}}, {})
+    assert "Findings from <code>Finding Labels</code> (2, images with each): Effusion 2 (1 unknown), No Finding 1" in out
+    assert "Label <code>view</code>" in out and "Label <code>Effusion</code>" not in out and "None" not in out
 
 
 def test_duplicates_table_reports_patient_leakage():

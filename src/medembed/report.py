@@ -258,8 +258,10 @@ def data_summary(datasets: Mapping[str, Mapping], encoders: Mapping[str, Mapping
         info = io.read_table_params(files["manifest"])
         skipped = io.read_table(files["skipped"])
         out.append(f"<h3>Dataset <code>{html.escape(ds)}</code></h3>")
-        line = (f"<p>{len(manifest)} images read from <code>{html.escape(str(info.get('path', '')))}</code> "
-                f"(reader {html.escape(str(info.get('reader', '')))}). ")
+        where = info.get("path") or info.get("table") or info.get("root")
+        line = (f"<p>{len(manifest)} images read"
+                + (f" from <code>{html.escape(str(where))}</code>" if where else "")
+                + f" (reader {html.escape(str(info.get('reader', '')))}). ")
         if len(skipped):
             kinds = skipped["reason"].map(skip_kind).value_counts()
             line += (f"<span class='warn'>{len(skipped)} unreadable file(s) skipped</span>: "
@@ -268,7 +270,14 @@ def data_summary(datasets: Mapping[str, Mapping], encoders: Mapping[str, Mapping
             out.append(f"<details><summary>skipped files</summary>{table_html(skipped, index=False)}</details>")
         else:
             out.append(line + "No file was skipped.</p>")
+        ml = info.get("multilabel") or {}
+        findings = [f for f in ml.get("findings") or [] if f in manifest]
+        if findings:  # one line: positives (and unknowns) per finding, not a line each
+            out.append(f"<p>Findings from <code>{html.escape(str(ml.get('source')))}</code> ({len(findings)}, "
+                       "images with each): " + ", ".join(_finding_count(manifest[f], f) for f in findings) + "</p>")
         for col in info.get("label_columns", []):
+            if col in findings:
+                continue
             counts = manifest[col].fillna("unknown").value_counts()
             out.append(f"<p>Label <code>{html.escape(col)}</code> ({len(counts)} values): " + ", ".join(
                 f"{html.escape(str(k))} {v}" for k, v in counts.items()) + "</p>")
@@ -279,6 +288,12 @@ def data_summary(datasets: Mapping[str, Mapping], encoders: Mapping[str, Mapping
         if rows:
             out.append(table_html(pd.DataFrame(rows).set_index("encoder")))
     return "\n".join(out)
+
+
+def _finding_count(values: pd.Series, name: str) -> str:
+    v = values.astype(object)
+    pos, unknown = int((v.astype(str) == "1").sum()), int(v.isna().sum())
+    return f"{html.escape(name)} {pos}" + (f" ({unknown} unknown)" if unknown else "")
 
 
 def benchmark_summary(benchmarks: Mapping[str, Sequence[str]]) -> pd.DataFrame:
@@ -474,7 +489,7 @@ def findings_table(table: pd.DataFrame, *, method: str = "", q_max: float = 0.05
         "finding": shown["finding"].astype(str).to_numpy(),
         "n_count": shown["count"].to_numpy(), "n_cluster": shown["n_cluster"].to_numpy(),
         "prevalence": shown["prevalence"].to_numpy(), "in dataset": shown["dataset_prevalence"].to_numpy(),
-        "fold change": shown["fold_change"].to_numpy(), "q": shown["q"].to_numpy(),
+        "fold change": shown["fold_change"].to_numpy(), "q": [f"{q:.2g}" for q in shown["q"]],
     }).rename(columns={"n_count": "n_positive"})
     more = f" (the {max_rows} most significant shown)" if len(sig) > max_rows else ""
     return (head + f"{len(sig)} cluster x finding cells over-represented at BH q &lt; {q_max:g}{more}.</p>"
