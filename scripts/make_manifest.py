@@ -29,6 +29,8 @@ with job_logging(snakemake.log[0]):
         params={
             "reader": reader,
             "path": path,
+            "table": str(cfg["table"]) if cfg.get("table") else None,
+            "root": str(cfg["root"]) if cfg.get("root") else None,
             "label_columns": labels,
             "n_skipped": len(skipped),
             "decode": manifest.attrs["decode"],
