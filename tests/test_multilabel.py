@@ -146,6 +146,11 @@ def test_data_summary_lists_findings_on_one_line(tmp_path):
     out = report.data_summary({"ds": {"manifest": tmp_path / "m.parquet", "skipped": tmp_path / "s.tsv"}}, {})
     assert "Findings from <code>Finding Labels</code> (2, images with each): Effusion 2 (1 unknown), No Finding 1" in out
     assert "Label <code>view</code>" in out and "Label <code>Effusion</code>" not in out and "None" not in out
+    assert "not in the table" not in out
+    io.write_table(tmp_path / "m.parquet", manifest, params={**params, "n_unlisted": 7, "table": "t.csv"})
+    out = report.data_summary({"ds": {"manifest": tmp_path / "m.parquet", "skipped": tmp_path / "s.tsv"}}, {})
+    assert "4 images read from <code>t.csv</code>" in out
+    assert "7 image file(s) on disk are not in the table and were ignored" in out
 
 
 def test_duplicates_table_reports_patient_leakage():

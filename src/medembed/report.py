@@ -270,6 +270,9 @@ def data_summary(datasets: Mapping[str, Mapping], encoders: Mapping[str, Mapping
             out.append(f"<details><summary>skipped files</summary>{table_html(skipped, index=False)}</details>")
         else:
             out.append(line + "No file was skipped.</p>")
+        if info.get("n_unlisted"):
+            out.append(f"<p>{int(info['n_unlisted'])} image file(s) on disk are not in the table "
+                       "and were ignored.</p>")
         ml = info.get("multilabel") or {}
         findings = [f for f in ml.get("findings") or [] if f in manifest]
         if findings:  # one line: positives (and unknowns) per finding, not a line each
