@@ -27,5 +27,6 @@ with job_logging(snakemake.log[0]) as log:
         # the configured seed's run is the cluster job's result: read, not refitted
         reference=tl.cluster_labels(io.read_table(snakemake.input.labels), feats.ids),
     )
-    log.info("%s stability (%s): mean ARI %.3f", snakemake.wildcards.method, result["scheme"], result["ari_mean"])
+    log.info("%s stability (%s): %s", snakemake.wildcards.method, result["scheme"],
+             result.get("not_applicable") or f"mean ARI {result['ari_mean']:.3f}")
     io.write_table(snakemake.output.metrics, tl.stability_table(result, snakemake.wildcards.features))

@@ -11,5 +11,6 @@ if TYPE_CHECKING:
 with job_logging(snakemake.log[0]):
     set_threads(snakemake.threads)
     feats = io.read_array(snakemake.input.features)
-    k = min(snakemake.params.n_components, *feats.X.shape)
-    io.write_array(snakemake.output.pca, pp.pca(feats.X, n_components=k), feats.ids, params={"n_components": k})
+    # a small collection gets n - 1 components, logged and recorded as the effective value
+    Y = pp.pca(feats.X, n_components=snakemake.params.n_components)
+    io.write_array(snakemake.output.pca, Y, feats.ids, params=pp.pca_params(snakemake.params.n_components, Y))

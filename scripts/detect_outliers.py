@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING
 
 from medembed import io, pp, tl
+from medembed.tl._api import fit_outlier_detector
 from medembed.workflow import job_logging, job_settings, set_threads
 
 if TYPE_CHECKING:
@@ -21,6 +22,6 @@ with job_logging(snakemake.log[0]) as log:
         runtime=job_settings(snakemake.resources, snakemake.threads),
         **snakemake.params.kwargs,
     )
-    model.fit(feats.X, **kw)
+    fit_outlier_detector(model, feats.X, **kw)  # scores 0, marked, where not applicable
     log.info("%s: %d outliers", snakemake.wildcards.method, int(model.is_outlier_.sum()))
     io.write_table(snakemake.output.scores, tl.outlier_table(feats.ids, model), params=tl.result_params(model))

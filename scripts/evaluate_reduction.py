@@ -2,9 +2,8 @@
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from medembed import io, tl
+from medembed.tl._evaluate import evaluate_reduction
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
@@ -13,9 +12,8 @@ if TYPE_CHECKING:
 with job_logging(snakemake.log[0]):
     # Metrics read a sample of rows: map the features instead of loading them.
     emb, feats = io.read_array(snakemake.input.emb), io.read_array(snakemake.input.features, mmap=True)
-    table = pd.DataFrame(tl.reduction_metrics(feats.X, emb.X))
     io.write_table(
         snakemake.output.metrics,
-        tl.tag_metrics(table, kind="reduce", method=snakemake.wildcards.method,
+        tl.tag_metrics(evaluate_reduction(feats.X, emb), kind="reduce", method=snakemake.wildcards.method,
                        features=snakemake.wildcards.features, params=emb.params),
     )

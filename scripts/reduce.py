@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING
 
 from medembed import io, pp, tl
+from medembed.tl._api import fit_reducer
 from medembed.workflow import job_logging, job_settings, set_threads
 
 if TYPE_CHECKING:
@@ -17,5 +18,5 @@ with job_logging(snakemake.log[0]):
         runtime=job_settings(snakemake.resources, snakemake.threads),
         **snakemake.params.kwargs,
     )
-    Y = model.fit_transform(feats.X, **kw)
+    Y = fit_reducer(model, feats.X, **kw)  # all zeros, marked, where not applicable
     io.write_array(snakemake.output.emb, Y, feats.ids, params=tl.result_params(model))

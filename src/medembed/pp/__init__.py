@@ -16,6 +16,7 @@ _LAZY = {
     "write_neighbors": "._neighbors",
     "combine": "._pca",
     "pca": "._pca",
+    "pca_params": "._pca",
 }
 
 __getattr__, __dir__, __all__ = attach(__name__, _LAZY)

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
 from .. import registry
-from ._base import BaseClusterer, BaseOutlierDetector, BaseReducer
+from ._base import (
+    NOISE,
+    NOT_APPLICABLE,
+    BaseClusterer,
+    BaseOutlierDetector,
+    BaseReducer,
+    NotApplicable,
+)
+
+log = logging.getLogger(__name__)
 
 
 def runtime_params(stage: str, name: str, runtime: dict | None) -> dict:
@@ -54,7 +65,55 @@ def result_params(model) -> dict:
     effective = getattr(model, "effective_params_", None)
     if effective:
         params["effective"] = dict(effective)
+    reason = getattr(model, "not_applicable_", None)
+    if reason:
+        params[NOT_APPLICABLE] = reason
     return params
+
+
+def _mark_not_applicable(model, exc: NotApplicable) -> None:
+    log.warning("%s: %s; writing a not-applicable result", type(model).__name__, exc)
+    model.not_applicable_ = str(exc)
+
+
+def not_applicable(obj) -> str | None:
+    """The "not applicable at n = ..." message of a result (a table, its params, an
+    :class:`medembed.io.Array`, a fitted model), or None for a real result."""
+    if isinstance(obj, pd.DataFrame):
+        if NOT_APPLICABLE not in obj or obj.empty:
+            return None
+        return str(obj[NOT_APPLICABLE].iloc[0])
+    if isinstance(obj, dict):
+        return obj.get(NOT_APPLICABLE)
+    params = getattr(obj, "params", None)
+    if isinstance(params, dict):
+        return params.get(NOT_APPLICABLE)
+    return getattr(obj, "not_applicable_", None)
+
+
+def fit_reducer(model: BaseReducer, X, **fit_kw) -> np.ndarray:
+    """``model.fit_transform(X, **fit_kw)``; a :class:`NotApplicable` map is all zeros (2-D)
+    with the reason in ``model.not_applicable_`` (and :func:`result_params`)."""
+    model.not_applicable_ = None
+    try:
+        return model.fit_transform(X, **fit_kw)
+    except NotApplicable as exc:
+        _mark_not_applicable(model, exc)
+        model.embedding_ = np.zeros((len(X), getattr(model, "n_components", 2)), dtype=np.float32)
+        return model.embedding_
+
+
+def fit_outlier_detector(model: BaseOutlierDetector, X, **fit_kw) -> BaseOutlierDetector:
+    """``model.fit(X, **fit_kw)``; a :class:`NotApplicable` result scores every sample 0 and
+    flags none, with the reason in ``model.not_applicable_`` (the table's ``not_applicable``
+    column, so consensus and metrics leave it out)."""
+    model.not_applicable_ = None
+    try:
+        return model.fit(X, **fit_kw)
+    except NotApplicable as exc:
+        _mark_not_applicable(model, exc)
+        n = len(X) if X is not None else fit_kw["knn"].n_samples
+        return model._finish(np.zeros(n), np.zeros(n, dtype=bool))
 
 
 def cluster_table(ids, model: BaseClusterer) -> pd.DataFrame:
@@ -62,6 +121,8 @@ def cluster_table(ids, model: BaseClusterer) -> pd.DataFrame:
     df = pd.DataFrame({"id": np.asarray(ids).astype(str), "cluster": model.labels_})
     for name, col in model.extra_columns_.items():
         df[name] = np.asarray(col)
+    if getattr(model, "not_applicable_", None):
+        df[NOT_APPLICABLE] = model.not_applicable_
     return df
 
 
@@ -69,6 +130,8 @@ _ARTIFACTS = (
     "linkage_", "cluster_centers_", "embeddings_", "partitions_", "dasgupta_cost_",
     # a Gaussian mixture, whole, so gmm_density can score with the one gmm selected
     "weights_", "means_", "covariances_", "precisions_cholesky_", "covariance_type_",
+    # the principal axes a small collection's mixture was fitted on (tl.cluster._gmm)
+    "projection_mean_", "projection_components_",
 )
 
 
@@ -106,13 +169,24 @@ def supervision_labels(manifest: pd.DataFrame, ids, column: str | None):
 def fit_clusterer(model: BaseClusterer, X, labels=None, **fit_kw):
     """Fit ``model``; semi-supervised ones (``uses_labels``) get the known labels, None = unknown.
 
-    ``fit_kw`` passes the shared graph (``knn=``) to methods that take it.
+    ``fit_kw`` passes the shared graph (``knn=``) to methods that take it. A method that
+    has no meaningful result here (:class:`NotApplicable`: too few samples, no labels)
+    gives every sample the noise label, with the reason in ``model.not_applicable_``
+    (the cluster table's ``not_applicable`` column and :func:`result_params`).
     """
-    if getattr(model, "uses_labels", False):
-        if labels is None:
-            raise ValueError(f"{type(model).__name__} needs a label column: the dataset has none")
-        return model.fit(X, labels, **fit_kw)
-    return model.fit(X, **fit_kw)
+    model.not_applicable_ = None
+    try:
+        if getattr(model, "uses_labels", False):
+            if labels is None:
+                raise NotApplicable(type(model).__name__, len(X), "needs a label column and the dataset has none")
+            return model.fit(X, labels, **fit_kw)
+        return model.fit(X, **fit_kw)
+    except NotApplicable as exc:
+        _mark_not_applicable(model, exc)
+        for name in _ARTIFACTS:  # nothing learned: no artifacts of an earlier fit
+            if name in vars(model):
+                delattr(model, name)
+        return model._finish(np.full(len(X), NOISE), {})
 
 
 def params_hash(params: dict) -> str:
@@ -127,17 +201,23 @@ def outlier_table(ids, model: BaseOutlierDetector) -> pd.DataFrame:
     """One row per sample: ``id``, ``score`` (higher = more outlying), ``is_outlier``, ``rank``."""
     scores = model.scores_
     rank = pd.Series(scores).rank(ascending=False, method="first").astype(int).to_numpy()
-    return pd.DataFrame(
+    df = pd.DataFrame(
         {"id": np.asarray(ids).astype(str), "score": scores, "is_outlier": model.is_outlier_, "rank": rank}
     )
+    if getattr(model, "not_applicable_", None):
+        df[NOT_APPLICABLE] = model.not_applicable_
+    return df
 
 
 def stability_table(result: dict, features: str) -> pd.DataFrame:
     """Tidy metrics rows of one :func:`medembed.tl.stability` result (kind ``cluster``)."""
-    rows = [
-        {"metric": "stability_ari", "value": result["ari_mean"]},
-        {"metric": "stability_ari_min", "value": result["ari_min"]},
-    ]
+    if result.get(NOT_APPLICABLE):
+        rows = [{"metric": NOT_APPLICABLE, "value": np.nan, "note": result[NOT_APPLICABLE]}]
+    else:
+        rows = [
+            {"metric": "stability_ari", "value": result["ari_mean"]},
+            {"metric": "stability_ari_min", "value": result["ari_min"]},
+        ]
     return pd.DataFrame(
         [
             {"kind": "cluster", "method": result["method"], "features": features, "label": "",

@@ -5,14 +5,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._metrics import internal_metrics, outlier_metrics, score_cluster_table
+from ._base import NOT_APPLICABLE
+from ._metrics import internal_metrics, outlier_metrics, reduction_metrics, score_cluster_table
+
+
+def not_applicable_rows(reason: str) -> pd.DataFrame:
+    """The one metrics row of a result that does not exist: metric ``not_applicable``, no
+    value, and the reason ("not applicable at n = ...") in ``note``."""
+    return pd.DataFrame([{"label": "", "metric": NOT_APPLICABLE, "value": np.nan, "note": reason}])
+
+
+def _reason(table: pd.DataFrame) -> str | None:
+    return str(table[NOT_APPLICABLE].iloc[0]) if NOT_APPLICABLE in table and len(table) else None
 
 
 def evaluate_outliers(scores: pd.DataFrame, manifest: pd.DataFrame, anomaly: dict | None) -> pd.DataFrame:
     """AUROC / AP of one detector against known anomalies (manifest ``column`` in ``values``).
 
-    Without an anomaly definition the table is empty: nothing to score against.
+    Without an anomaly definition the table is empty: nothing to score against. A
+    not-applicable detector gets its :func:`not_applicable_rows`.
     """
+    if _reason(scores):
+        return not_applicable_rows(_reason(scores))
     if not anomaly:
         return pd.DataFrame(columns=["label", "metric", "value"])
     col = anomaly["column"]
@@ -33,8 +47,11 @@ def evaluate_clustering(
     A semi-supervised model's table carries ``label_seen``: its external metrics are then
     computed on the held-out rows only (``scored_on`` = held-out, ``supervision`` =
     ``semi:<label_fraction>``), so no method is credited for echoing labels it was given.
-    Every row says how it was scored.
+    Every row says how it was scored. A not-applicable clustering (too few samples, no
+    labels) gets its :func:`not_applicable_rows` instead.
     """
+    if _reason(labels):
+        return not_applicable_rows(_reason(labels))
     cols = ["id", "cluster"] + (["label_seen"] if "label_seen" in labels else [])
     merged = labels[cols].merge(manifest[["id", *label_columns]], on="id", how="left", validate="one_to_one")
     known = labels["id"].isin(manifest["id"])
@@ -75,3 +92,15 @@ def concat_metrics(tables) -> pd.DataFrame:
     if not tables:
         return pd.DataFrame(columns=[*METRICS_KEYS, "label", "metric", "value"])
     return pd.concat(tables, ignore_index=True)
+
+
+def evaluate_reduction(X, emb) -> pd.DataFrame:
+    """Tidy rows of :func:`reduction_metrics` for one map (an :class:`medembed.io.Array` with
+    its params); a not-applicable map, or one of fewer than 4 samples, gets
+    :func:`not_applicable_rows`."""
+    reason = (emb.params or {}).get(NOT_APPLICABLE)
+    if reason is None and len(emb.X) < 4:
+        reason = f"not applicable at n = {len(emb.X)}: map metrics need at least 4 samples"
+    if reason:
+        return not_applicable_rows(reason)
+    return pd.DataFrame(reduction_metrics(X, emb.X))

@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.cluster import DBSCAN
 
 from ..._validation import Interval, Options
-from .._base import BaseClusterer
+from .._base import BaseClusterer, NotApplicable, cap_param
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,13 @@ class DBSCANClusterer(BaseClusterer):
     def fit(self, X, y=None, *, knn=None):
         X = self._validate(X)
         eps = self.eps
+        n = X.shape[0]
+        min_samples = cap_param(self, "min_samples", self.min_samples, max(1, n // 2), n=n,
+                                why="a core point's neighbourhood at most half the samples")
         if eps == "auto":
-            n = X.shape[0]
-            k = max(1, min(self.min_samples - 1, n - 1))
+            k = max(1, min(min_samples - 1, n - 1))
             if n < 3:
-                raise ValueError(f"DBSCANClusterer: eps='auto' needs at least 3 samples; got {n}")
+                raise NotApplicable("DBSCANClusterer", n, "eps='auto' needs at least 3 samples")
             dist = np.sort(_kth_distances(X, knn, k, self.metric))
             self.k_distances_ = dist
             eps = float(dist[knee(dist)])
@@ -98,6 +100,6 @@ class DBSCANClusterer(BaseClusterer):
             log.info("dbscan: eps='auto' chose eps=%.4g (knee of the %d-th neighbour distance, %s)",
                      eps, k, "shared kNN graph" if knn is not None else "exact search")
         self.eps_ = float(eps)
-        self.effective_params_ = {"eps": self.eps_}
-        db = DBSCAN(eps=self.eps_, min_samples=self.min_samples, metric=self.metric, n_jobs=self.n_jobs)
+        self.effective_params_["eps"] = self.eps_
+        db = DBSCAN(eps=self.eps_, min_samples=min_samples, metric=self.metric, n_jobs=self.n_jobs)
         return self._finish(db.fit_predict(X))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._validation import Interval, Options
-from .._base import BaseClusterer
+from .._base import BaseClusterer, require_samples
 
 
 class FINCHClusterer(BaseClusterer):
@@ -32,6 +32,7 @@ class FINCHClusterer(BaseClusterer):
         from finch import FINCH
 
         X = self._validate(X)
+        require_samples(self, X.shape[0], 3, "(a first-neighbour graph of 2 is one pair)")
         # finch-clust changed its positional order between releases: keywords only.
         c, num_clust, req_c = FINCH(
             data=X,
@@ -47,11 +48,12 @@ class FINCHClusterer(BaseClusterer):
         if self.req_clust is not None and req_c is not None:
             labels = np.asarray(req_c)
         else:
-            if not -n_levels <= self.level < n_levels:
+            level = self.level
+            if not -n_levels <= level < n_levels:
                 raise ValueError(
                     f"FINCH: level={self.level} but the hierarchy has {n_levels} levels "
                     f"(cluster counts {self.n_clusters_per_level_})"
                 )
-            labels = c[:, self.level]
+            labels = c[:, level]
         extra = {f"level_{i}": c[:, i] for i in range(n_levels)}
         return self._finish(labels, extra)

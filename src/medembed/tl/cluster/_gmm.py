@@ -19,6 +19,16 @@ The fitted mixture is kept as artifacts (``weights_``, ``means_``, ``covariances
 ``precisions_cholesky_``, ``covariance_type_``; :func:`mixture_artifacts`), so that
 ``gmm_density`` scores with the very mixture selected here: :func:`mixture_from_artifacts`
 rebuilds a scikit-learn ``GaussianMixture`` from them without refitting.
+
+Small collections: where no mixture of ``k_range[0]`` components fits in ``d`` dimensions
+(e.g. 49 images in PCA-49: two spherical components already have 99 parameters), the
+features are first projected on their leading principal components, as many as let a
+``k_range[0]``-component mixture of the preferred type ("diag" for "auto") have fewer
+parameters than samples (:func:`mixture_dimension`); the search then keeps the (k, type)
+pairs that fit there. The dimension used is ``effective_params_["n_features"]`` and the
+projection is saved with the mixture (``projection_mean``, ``projection_components``),
+so ``gmm_density`` scores in the same space. Below 6 samples nothing fits in even one
+dimension: :class:`~medembed.tl._base.NotApplicable`.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
 from sklearn.utils import check_random_state
 
 from ..._validation import Interval, Options
-from .._base import BaseClusterer
+from .._base import BaseClusterer, NotApplicable, cap_param
 
 COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
 #: what a mixture is made of, as saved in ``cluster/gmm.model.npz`` (names without "_")
@@ -70,6 +80,51 @@ def fitting_covariance_types(n: int, d: int, k: int, types=COVARIANCE_TYPES) -> 
     meaningless. With PCA-50 features ``full`` needs n > 1325 k and ``tied`` n > 1325.
     """
     return [t for t in types if n_mixture_parameters(k, d, t) < n]
+
+
+def mixture_dimension(n: int, d: int, k: int, types=COVARIANCE_TYPES) -> int:
+    """The dimension a ``k``-component mixture search on ``n`` samples runs in.
+
+    ``d`` when some type in ``types`` fits there (the search as it always was); else the
+    largest ``d' < d`` in which the preferred type fits ("diag" when offered, else the
+    cheapest of ``types``); 0 when nothing fits even in one dimension.
+    """
+    if fitting_covariance_types(n, d, k, types):
+        return d
+    pref = "diag" if "diag" in types else min(types, key=lambda t: n_mixture_parameters(k, 1, t))
+    for dd in range(d - 1, 0, -1):
+        if fitting_covariance_types(n, dd, k, (pref,)):
+            return dd
+    return 0
+
+
+def project_for_mixture(est, X, k: int, types):
+    """``X`` on as many leading principal components as a ``k``-component mixture of
+    ``types`` allows (:func:`mixture_dimension`; capped, logged, recorded in
+    ``est.effective_params_``) and the projection ``(mean, components)``, None if none."""
+    n, d = X.shape
+    dd = mixture_dimension(n, d, k, types)
+    if dd == 0:
+        raise NotApplicable(
+            type(est).__name__, n,
+            f"has no {k}-component mixture with fewer parameters than samples even in 1 dimension",
+        )
+    if dd == d:
+        return X, None
+    from sklearn.decomposition import PCA
+
+    cap_param(est, "n_features", d, dd, n=n,
+              why=f"the leading principal components in which a {k}-component mixture fits")
+    pca = PCA(n_components=dd, random_state=0).fit(X)
+    return pca.transform(X), (pca.mean_, pca.components_)
+
+
+def project(X, artifacts) -> np.ndarray:
+    """``X`` in a saved mixture's space: projected when the mixture was fitted on a projection."""
+    if artifacts is None or "projection_components" not in artifacts:
+        return X
+    mean, comps = np.asarray(artifacts["projection_mean"]), np.asarray(artifacts["projection_components"])
+    return (np.asarray(X, dtype=np.float64) - mean) @ comps.T
 
 
 def select_mixture(
@@ -224,8 +279,16 @@ class GMMClusterer(BaseClusterer):
     def fit(self, X, y=None):
         X = self._validate(X).astype(np.float64)
         n, d = X.shape
+        for name in ("projection_mean_", "projection_components_"):
+            vars(self).pop(name, None)
         if self.n_components is not None and self.n_components > n:
             raise ValueError(f"GMMClusterer: n_components={self.n_components} exceeds n_samples={n}")
+        if not self.bayesian and (self.n_components is None or self.covariance_type == "auto"):
+            # a BIC search on a small collection runs on as many leading components as fit
+            k_lo = self.n_components or _check_range(self, self.k_range, n)[0]
+            X, proj = project_for_mixture(self, X, k_lo, self._types())
+            if proj is not None:
+                self.projection_mean_, self.projection_components_ = proj
         seed = None if self.random_state is None else int(self.random_state)
         common = dict(n_init=self.n_init, max_iter=self.max_iter, reg_covar=self.reg_covar, random_state=seed)
         if self.bayesian:

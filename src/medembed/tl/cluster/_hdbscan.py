@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._validation import Interval, Options
-from .._base import BaseClusterer
+from .._base import BaseClusterer, cap_param, require_samples
 
 
 class HDBSCANClusterer(BaseClusterer):
@@ -41,14 +41,13 @@ class HDBSCANClusterer(BaseClusterer):
 
         X = self._validate(X)
         n = X.shape[0]
-        if n < self.min_cluster_size:
-            # Too few points to form one cluster: everything is noise, said plainly.
-            return self._finish(
-                np.full(n, -1), {"probability": np.zeros(n), "outlier_score": np.ones(n)}
-            )
+        require_samples(self, n, 4, "(two clusters of 2)")
+        why = "a cluster of at most half the samples, so that two can form"
+        mcs = cap_param(self, "min_cluster_size", self.min_cluster_size, n // 2, n=n, why=why)
+        ms = cap_param(self, "min_samples", self.min_samples, n // 2, n=n, why=why)
         model = hdbscan.HDBSCAN(
-            min_cluster_size=self.min_cluster_size,
-            min_samples=self.min_samples,
+            min_cluster_size=mcs,
+            min_samples=ms,
             cluster_selection_method=self.cluster_selection_method,
             cluster_selection_epsilon=float(self.cluster_selection_epsilon),
             metric=self.metric,

@@ -62,7 +62,7 @@ import sys
 import numpy as np
 
 from ..._validation import Interval, Options
-from .._base import BaseClusterer
+from .._base import BaseClusterer, cap_n_clusters
 from .._hyperbolic import (
     cut_linkage,
     dasgupta_cost,
@@ -552,7 +552,8 @@ class HyperbolicHC(BaseClusterer):
         legacy = cls.default_n_triplets(n)
         if n > _DENSE_MAX_N:
             return {"n_triplets": legacy, "batch_size": int(batch_size), "evals_per_epoch": 1}
-        batch = int(min(batch_size, max(AUTO_MIN_BATCH, AUTO_TRIPLETS_PER_LEAF * n)))
+        # a small collection has only C(n, 3) distinct triplets: a batch holds each once
+        batch = int(min(batch_size, max(AUTO_MIN_BATCH, AUTO_TRIPLETS_PER_LEAF * n), max(1, n_choose_3(n))))
         per_epoch = int(min(legacy, AUTO_STEPS_PER_EPOCH * batch))
         steps = math.ceil(per_epoch / batch)
         evals = int(max(1, min(steps, AUTO_EVAL_LEAVES // n)))
@@ -560,10 +561,7 @@ class HyperbolicHC(BaseClusterer):
 
     def _check_common(self, X):
         X = self._validate(X)
-        if self.n_clusters > X.shape[0]:
-            raise ValueError(
-                f"{type(self).__name__}: n_clusters={self.n_clusters} exceeds n_samples={X.shape[0]}"
-            )
+        self._k = cap_n_clusters(self, X.shape[0])
         if self.max_scale <= self.init_size:
             raise ValueError(
                 f"{type(self).__name__}: max_scale={self.max_scale} must exceed init_size={self.init_size}"
@@ -578,7 +576,7 @@ class HyperbolicHC(BaseClusterer):
             budget = {"n_triplets": int(self.n_triplets), "batch_size": int(self.batch_size), "evals_per_epoch": 1}
         n_trip = budget["n_triplets"]
         self.effective_params_ = {
-            **budget, "epochs": int(self.epochs), "triplet_visits": int(self.epochs) * n_trip,
+            **self.effective_params_, **budget, "epochs": int(self.epochs), "triplet_visits": int(self.epochs) * n_trip,
         }
         log.info("%s: %d leaves, %d epochs x %d triplets (batches of %d, tree scored %d x per epoch)%s",
                  type(self).__name__, n, self.epochs, n_trip, budget["batch_size"], budget["evals_per_epoch"],
@@ -629,9 +627,9 @@ class HyperbolicHC(BaseClusterer):
         n = Z.shape[0] + 1
         m = self.min_cluster_size
         if m is None:
-            m = max(2, int(0.05 * n / self.n_clusters))
+            m = max(2, int(0.05 * n / self._k))
         self.min_cluster_size_ = m
-        return cut_linkage(Z, self.n_clusters, min_cluster_size=m)
+        return cut_linkage(Z, self._k, min_cluster_size=m)
 
     def fit(self, X, y=None):
         X = self._check_common(X)

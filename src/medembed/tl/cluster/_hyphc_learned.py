@@ -40,6 +40,7 @@ import sys
 import numpy as np
 
 from ..._validation import Interval, Options
+from .._base import NotApplicable
 from .._hyperbolic import cut_linkage, dasgupta_cost, decode_tree, lca_depth_same_radius, unit_rows
 from ._hyphc import HyperbolicHC, resolve_device, sample_triplets
 
@@ -544,8 +545,8 @@ class LearnedHyperbolicHC(HyperbolicHC):
         mask = _label_mask(codes, self.label_fraction, rng)
         n_classes = len(np.unique(codes[mask]))
         if n_classes < 2:
-            raise ValueError(
-                f"LearnedHyperbolicHC: need labelled samples of at least 2 classes; got {n_classes} "
+            raise NotApplicable(
+                "LearnedHyperbolicHC", n, f"needs labelled samples of at least 2 classes; got {n_classes} "
                 f"(label_fraction={self.label_fraction}, {int((codes >= 0).sum())} known labels)"
             )
         self.margin_ = feasible_margin(n_classes, self.out_dim) if self.margin == "auto" else float(self.margin)

@@ -37,7 +37,7 @@ from sklearn.cluster import kmeans_plusplus
 from sklearn.utils import check_random_state
 
 from ..._validation import Interval, Options
-from .._base import BaseClusterer
+from .._base import BaseClusterer, cap_n_clusters
 
 
 def _sq_dists(X: np.ndarray, C: np.ndarray, x2: np.ndarray) -> np.ndarray:
@@ -66,11 +66,7 @@ class _KHMBase(BaseClusterer):
 
     def _check(self, X):
         X = self._validate(X)
-        n = X.shape[0]
-        if self.n_clusters > n:
-            raise ValueError(
-                f"{type(self).__name__}: n_clusters={self.n_clusters} exceeds n_samples={n}"
-            )
+        self._k = cap_n_clusters(self, X.shape[0])
         return X.astype(np.float64)
 
     def _fit_runs(self, X, step):
@@ -79,7 +75,7 @@ class _KHMBase(BaseClusterer):
         n_init = 1 if isinstance(self.init, np.ndarray) else self.n_init
         best = None
         for _ in range(n_init):
-            C0 = _init_centers(X, self.n_clusters, self.init, rng, type(self).__name__)
+            C0 = _init_centers(X, self._k, self.init, rng, type(self).__name__)
             C, obj, n_iter, memb = step(X, C0)
             if best is None or obj < best[1]:
                 best = (C, obj, n_iter, memb)
@@ -129,7 +125,7 @@ class KHarmonicMeans(_KHMBase):
                 r = np.maximum(d, eps) / m[:, None]          # >= 1: scale-free, no overflow
                 inv_p = r ** (-p)
                 s = inv_p.sum(1)
-                obj = float((self.n_clusters * m**p / s).sum())
+                obj = float((self._k * m**p / s).sum())
                 inv_p2 = inv_p / (r * r)
                 a = inv_p2 * (m ** (p - 2))[:, None] / (s * s)[:, None]   # u_ij * w_i
                 Cn = (a.T @ X) / a.sum(0)[:, None]
@@ -142,7 +138,7 @@ class KHarmonicMeans(_KHMBase):
             memb = r ** (-p - 2)
             memb /= memb.sum(1, keepdims=True)
             m = np.maximum(d.min(axis=1), eps)
-            obj = float((self.n_clusters * m**p / (r ** (-p)).sum(1)).sum())
+            obj = float((self._k * m**p / (r ** (-p)).sum(1)).sum())
             return C, obj, it, memb
 
         return self._fit_runs(X, step)
@@ -192,7 +188,7 @@ class KernelKHarmonicMeans(_KHMBase):
         self.sigma_ = sigma
         x2 = (X * X).sum(1)
         eps = 1e-10
-        k = self.n_clusters
+        k = self._k
 
         def parts(C):
             K = np.exp(-_sq_dists(X, C, x2) / sigma**2)

@@ -4,7 +4,7 @@ from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
 from ..._validation import Interval, Options
-from .._base import BaseClusterer
+from .._base import BaseClusterer, cap_n_clusters
 
 
 class KMeansClusterer(BaseClusterer):
@@ -27,13 +27,12 @@ class KMeansClusterer(BaseClusterer):
 
     def fit(self, X, y=None):
         X = self._validate(X)
-        if self.n_clusters > X.shape[0]:
-            raise ValueError(f"n_clusters={self.n_clusters} exceeds n_samples={X.shape[0]}")
+        k = cap_n_clusters(self, X.shape[0])
         # sklearn's k-means parallelises with OpenMP; BLAS threads on top oversubscribe the
         # cores (5-7x slower at 20k x 512 on 2 cores), so BLAS runs single-threaded here.
         with threadpool_limits(1, user_api="blas"):
             km = KMeans(
-                n_clusters=self.n_clusters,
+                n_clusters=k,
                 n_init=self.n_init,
                 max_iter=self.max_iter,
                 init=self.init,

@@ -26,7 +26,7 @@ from sklearn.cluster import kmeans_plusplus
 from sklearn.utils import check_random_state
 
 from ..._validation import Interval, Options
-from .._base import BaseClusterer
+from .._base import BaseClusterer, cap_n_clusters
 
 
 def _shrunk_chol(cov: np.ndarray, reg: float):
@@ -63,7 +63,7 @@ class MahalanobisKMeans(BaseClusterer):
         self.random_state = random_state
 
     def _distances(self, X, labels):
-        k, (n, d) = self.n_clusters, X.shape
+        k, (n, d) = self._k, X.shape
         onehot = sp.csr_matrix((np.ones(n), (labels, np.arange(n))), shape=(k, n))
         counts = np.bincount(labels, minlength=k)
         means = np.asarray(onehot @ X) / np.maximum(counts, 1)[:, None]
@@ -87,7 +87,7 @@ class MahalanobisKMeans(BaseClusterer):
         return np.maximum(D, 0), means, counts, covs
 
     def _run(self, X, C0):
-        k = self.n_clusters
+        k = self._k
         D = np.maximum((X * X).sum(1)[:, None] - 2 * X @ C0.T + (C0 * C0).sum(1)[None], 0)
         labels = D.argmin(1)
         n_iter = 0
@@ -109,25 +109,21 @@ class MahalanobisKMeans(BaseClusterer):
     def fit(self, X, y=None):
         X = self._validate(X).astype(np.float64)
         n, d = X.shape
-        if self.n_clusters * 2 > n:
-            raise ValueError(
-                f"MahalanobisKMeans: n_clusters={self.n_clusters} needs at least "
-                f"{2 * self.n_clusters} samples; got {n}"
-            )
+        self._k = k = cap_n_clusters(self, n)  # a covariance needs 2 samples per cluster
         rng = check_random_state(self.random_state)
         if isinstance(self.init, np.ndarray):
-            if self.init.shape != (self.n_clusters, d):
+            if self.init.shape != (k, d):
                 raise ValueError(
-                    f"MahalanobisKMeans: init has shape {self.init.shape}; expected {(self.n_clusters, d)}"
+                    f"MahalanobisKMeans: init has shape {self.init.shape}; expected {(k, d)}"
                 )
             starts = [np.asarray(self.init, dtype=np.float64)]
         else:
             starts = []
             for _ in range(self.n_init):
                 if self.init == "k-means++":
-                    starts.append(kmeans_plusplus(X, self.n_clusters, random_state=rng)[0])
+                    starts.append(kmeans_plusplus(X, k, random_state=rng)[0])
                 else:
-                    starts.append(X[rng.choice(n, self.n_clusters, replace=False)])
+                    starts.append(X[rng.choice(n, k, replace=False)])
         best = None
         for C0 in starts:
             res = self._run(X, C0)

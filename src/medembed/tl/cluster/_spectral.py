@@ -30,7 +30,7 @@ from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
 from ..._validation import Interval, Options
-from .._base import BaseClusterer
+from .._base import BaseClusterer, cap_n_clusters, cap_param
 
 
 def _top_eigenvectors(M, n: int, k: int, solver: str, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -82,16 +82,15 @@ class SpectralClusterer(BaseClusterer):
 
         X = self._validate(X)
         n = X.shape[0]
-        if self.n_clusters >= n:
-            raise ValueError(f"SpectralClusterer: n_clusters={self.n_clusters} must be < n_samples={n}")
+        k = cap_n_clusters(self, n)
         if float(np.ptp(X, axis=0).max()) == 0.0:
             # all samples identical: the graph has no structure, so one cluster, said plainly
             warnings.warn(f"SpectralClusterer: all {n} samples are identical; returning one cluster", stacklevel=2)
-            self.eigenvalues_ = np.zeros(self.n_clusters)
-            self.embedding_ = np.zeros((n, self.n_clusters))
+            self.eigenvalues_ = np.zeros(k)
+            self.embedding_ = np.zeros((n, k))
             self.n_components_graph_ = 1
             return self._finish(np.zeros(n, dtype=int))
-        k_nn = min(self.n_neighbors, n - 1)
+        k_nn = cap_param(self, "n_neighbors", self.n_neighbors, n - 1, n=n, why="n - 1 other samples")
         nb = resolve_knn(X, knn, k_nn, self.metric, who="SpectralClusterer",
                          random_state=self.random_state, n_jobs=self.n_jobs)
         W = nb.to_sparse_affinity(kernel="adaptive", symmetrize="mean")
@@ -107,10 +106,10 @@ class SpectralClusterer(BaseClusterer):
 
         M = LinearOperator((n, n), matvec=matmat, matmat=matmat, dtype=np.float64)
         rng = check_random_state(self.random_state)
-        vals, U = _top_eigenvectors(M, n, self.n_clusters, self.eigen_solver, rng)
+        vals, U = _top_eigenvectors(M, n, k, self.eigen_solver, rng)
         U = U / np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-12)
         with threadpool_limits(1, user_api="blas"):  # sklearn's OpenMP k-means + BLAS threads oversubscribe
-            km = KMeans(self.n_clusters, n_init=self.n_init, random_state=self.random_state).fit(U)
+            km = KMeans(k, n_init=self.n_init, random_state=self.random_state).fit(U)
         self.eigenvalues_ = 1.0 - vals  # of the normalised Laplacian, ascending
         self.embedding_ = U
         self.n_components_graph_ = int(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._base import NOT_APPLICABLE
+
 
 def _normalised_rank(scores: pd.Series) -> pd.Series:
     n = len(scores)
@@ -25,8 +27,17 @@ def consensus(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
     Each table needs ``id`` and ``score`` (higher = more outlying, as written by
     :func:`medembed.tl.outlier_table`); ``is_outlier`` is optional. All tables must
-    cover the same ids. Rows keep the first table's order.
+    cover the same ids. Rows keep the first table's order. Detectors that were not
+    applicable (a ``not_applicable`` column) are left out; with none left every sample
+    scores 0.
     """
+    if tables and all(NOT_APPLICABLE in df for df in tables.values()):
+        first = next(iter(tables.values()))
+        n = len(first)
+        return pd.DataFrame({"id": first["id"].astype(str).to_numpy(), "score": np.zeros(n),
+                             "is_outlier": np.zeros(n, bool), "rank": np.arange(1, n + 1),
+                             "n_flagged": np.zeros(n, int)})
+    tables = {k: df for k, df in tables.items() if NOT_APPLICABLE not in df}
     if not tables:
         raise ValueError("consensus needs at least one outlier table; got none")
     names = list(tables)

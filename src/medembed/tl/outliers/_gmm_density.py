@@ -27,7 +27,14 @@ from sklearn.mixture import GaussianMixture
 
 from ..._validation import Interval, Options
 from .._base import BaseOutlierDetector
-from ..cluster._gmm import COVARIANCE_TYPES, _check_range, mixture_from_artifacts, select_mixture
+from ..cluster._gmm import (
+    COVARIANCE_TYPES,
+    _check_range,
+    mixture_from_artifacts,
+    project,
+    project_for_mixture,
+    select_mixture,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,22 +90,28 @@ class GMMDensityOutliers(BaseOutlierDetector):
         types = COVARIANCE_TYPES if self.covariance_type == "auto" else (self.covariance_type,)
         if self.n_components is not None and len(types) == 1:
             self.source_, self.bic_ = "fixed", {}
-            return self.n_components, types[0]
+            return X, self.n_components, types[0]
+        # a small collection: the search runs on as many leading components as fit
+        X, _ = project_for_mixture(self, X, k_range[0], types)
         k, ct, self.bic_ = select_mixture(
             X, k_range, covariance_types=types, criterion="bic", n_init=self.n_init,
             sample_size=self.sample_size, who="GMMDensityOutliers", **self._common(),
         )
         self.source_ = "bic"
         log.info("gmm_density: BIC chose k=%d, covariance_type=%s (%d candidates)", k, ct, len(self.bic_))
-        return k, ct
+        return X, k, ct
 
     def fit(self, X, y=None, *, mixture=None):
         """Score ``X``; ``mixture``: a fitted ``GaussianMixture`` or the artifacts of one
         (``weights``, ``means``, ``covariances``, ``covariance_type``, as the ``gmm``
         clusterer saves them), used instead of a new BIC search."""
         X = self._validate(X).astype(np.float64)
+        if mixture is not None and not isinstance(mixture, GaussianMixture) and "means" not in mixture:
+            mixture = None  # gmm was not applicable (no mixture saved): search here
         if mixture is not None:
             gm = mixture if isinstance(mixture, GaussianMixture) else mixture_from_artifacts(mixture)
+            # a small collection's gmm was fitted on its leading principal components
+            X = project(X, None if isinstance(mixture, GaussianMixture) else mixture)
             if gm.means_.shape[1] != X.shape[1]:
                 raise ValueError(
                     f"GMMDensityOutliers: the given mixture has dimension {gm.means_.shape[1]} but X has "
@@ -106,7 +119,7 @@ class GMMDensityOutliers(BaseOutlierDetector):
                 )
             self.source_, self.bic_ = "given", {}
         else:
-            k, ct = self._select(X)
+            X, k, ct = self._select(X)
             gm = GaussianMixture(n_components=k, covariance_type=ct, n_init=self.n_init, **self._common()).fit(X)
         density = gm.score_samples(X)
         threshold = float(np.percentile(density, 100.0 * self.contamination))

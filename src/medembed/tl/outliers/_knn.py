@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._validation import Interval, Options, validate_params
-from .._base import BaseOutlierDetector
+from .._base import BaseOutlierDetector, cap_param, require_samples
 
 
 def _graph(est, X, knn):
@@ -24,14 +24,16 @@ def _graph(est, X, knn):
 
     if X is None:
         validate_params(est, est._parameter_constraints)
+        est.effective_params_ = {}
     else:
         X = est._validate(X)
-    if knn is None and X is not None and X.shape[0] <= est.n_neighbors:
-        raise ValueError(
-            f"{type(est).__name__}: n_neighbors={est.n_neighbors} needs at least "
-            f"{est.n_neighbors + 1} samples; X has {X.shape[0]}"
-        )
-    return resolve_knn(X, knn, est.n_neighbors, est.metric, who=type(est).__name__, n_jobs=est.n_jobs)
+    k = est.n_neighbors
+    if X is not None or knn is not None:
+        n = X.shape[0] if X is not None else knn.n_samples
+        # a small collection has n - 1 neighbours per sample (as many as the shared graph holds)
+        require_samples(est, n, 3, "(2 neighbours each)")
+        k = cap_param(est, "n_neighbors", k, n - 1, n=n, why="n - 1 other samples")
+    return resolve_knn(X, knn, k, est.metric, who=type(est).__name__, n_jobs=est.n_jobs)
 
 
 def _flag_top(scores: np.ndarray, contamination: float) -> tuple[np.ndarray, float]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .._base import NOISE, BaseOutlierDetector
+from .._base import NOISE, NOT_APPLICABLE, BaseOutlierDetector, NotApplicable
 
 
 class NoiseOutliers(BaseOutlierDetector):
@@ -18,6 +18,9 @@ class NoiseOutliers(BaseOutlierDetector):
             raise ValueError("NoiseOutliers needs the cluster table: compute the clustering first")
         if X is not None and len(clusters) != len(X):
             raise ValueError(f"cluster table has {len(clusters)} rows, features {len(X)}")
+        if NOT_APPLICABLE in clusters:  # no clustering, so no noise points either
+            reason = str(clusters[NOT_APPLICABLE].iloc[0]).split(": ", 1)[-1]
+            raise NotApplicable("NoiseOutliers", len(clusters), f"reads a clustering that is not applicable ({reason})")
         flag = clusters["cluster"].to_numpy() == NOISE
         if "outlier_score" in clusters:
             score = clusters["outlier_score"].to_numpy(dtype=float)

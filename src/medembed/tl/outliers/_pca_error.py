@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from ..._validation import Interval
-from .._base import BaseOutlierDetector
+from .._base import BaseOutlierDetector, NotApplicable, cap_param
 
 
 class PCAReconstructionOutliers(BaseOutlierDetector):
@@ -36,12 +36,15 @@ class PCAReconstructionOutliers(BaseOutlierDetector):
     def fit(self, X, y=None):
         X = self._validate(X)
         n, d = X.shape
-        cap = min(n, d) - 1
+        cap = min(n - 1, d) - 1  # n samples span n - 1 directions; one is left out to score
         if cap < 1:
-            raise ValueError(
-                f"PCAReconstructionOutliers needs at least 2 features and 3 samples; got X of shape {X.shape}"
-            )
-        k = min(self.n_components, cap) if isinstance(self.n_components, (int, np.integer)) else self.n_components
+            if d < 2:
+                raise ValueError(f"PCAReconstructionOutliers needs at least 2 features; got X of shape {X.shape}")
+            raise NotApplicable("PCAReconstructionOutliers", n, "needs at least 3 samples")
+        k = self.n_components
+        if isinstance(k, (int, np.integer)):
+            k = cap_param(self, "n_components", int(k), cap, n=n,
+                          why="fewer components than the n - 1 directions the samples span")
         pca = PCA(n_components=k, random_state=self.random_state).fit(X)
         Z = pca.transform(X)
         # reconstruct in row blocks so a 100k x 512 float64 copy never exists twice

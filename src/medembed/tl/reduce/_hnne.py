@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._validation import Interval, Options
-from .._base import BaseReducer
+from .._base import BaseReducer, NotApplicable
 
 
 class HNNEReducer(BaseReducer):
@@ -31,7 +31,13 @@ class HNNEReducer(BaseReducer):
                 HNNE(n_components=self.n_components, metric=self.metric).fit_transform(X)
             )
         except ValueError as exc:
-            # h-NNE needs a hierarchy level with >= 3 clusters to anchor the projection.
+            # h-NNE needs a hierarchy level with >= 3 clusters to anchor the projection:
+            # on a small collection FINCH's first level may already have fewer (no parameter
+            # to cap: the hierarchy is parameter-free).
+            if "too few points" in str(exc):
+                raise NotApplicable(
+                    "HNNEReducer", X.shape[0], f"needs a FINCH level of at least 3 clusters ({exc})"
+                ) from exc
             raise ValueError(
                 f"h-NNE could not project {X.shape[0]} samples: {exc} "
                 "(the FINCH hierarchy needs a level with at least 3 clusters)"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from sklearn.decomposition import PCA
 
 from ..._validation import Interval
-from .._base import BaseReducer
+from .._base import BaseReducer, cap_param, require_samples
 
 
 class PCAReducer(BaseReducer):
@@ -20,7 +20,9 @@ class PCAReducer(BaseReducer):
 
     def fit(self, X, y=None):
         X = self._validate(X)
-        k = min(self.n_components, *X.shape)
+        n, d = X.shape
+        require_samples(self, n, self.n_components + 1, f"for {self.n_components} components")
+        k = cap_param(self, "n_components", self.n_components, d, n=n, why="at most the number of features")
         pca = PCA(n_components=k, random_state=self.random_state)
         self.embedding_ = pca.fit_transform(X)
         self.explained_variance_ratio_ = pca.explained_variance_ratio_

@@ -5,7 +5,7 @@ import logging
 import numpy as np
 
 from ..._validation import Interval, Options
-from .._base import BaseReducer
+from .._base import BaseReducer, require_samples
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class TSNEReducer(BaseReducer):
 
         X = self._validate(X)
         n = X.shape[0]
+        require_samples(self, n, 4, "(perplexity 1 needs 3 neighbours)")
         # Perplexity must stay below n/3 for the affinity search to be meaningful.
         perplexity = float(min(self.perplexity, max(1.0, (n - 1) / 3)))
         if perplexity != self.perplexity:
@@ -114,6 +115,7 @@ class TSNEReducer(BaseReducer):
         )
         self.n_neighbors_ = nb.n_neighbors
         self.effective_params_ = {
+            **self.effective_params_,
             "perplexity": perplexity,
             "n_neighbors": int(nb.n_neighbors),
             "negative_gradient_method": method,

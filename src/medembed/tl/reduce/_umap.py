@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 
 from ..._validation import Interval, Options
-from .._base import BaseReducer
+from .._base import BaseReducer, cap_param, require_samples
 
 
 class UMAPReducer(BaseReducer):
@@ -44,9 +44,9 @@ class UMAPReducer(BaseReducer):
 
         X = self._validate(X)
         n = X.shape[0]
-        if n <= self.n_components + 1:
-            raise ValueError(f"UMAP needs more than {self.n_components + 1} samples; got {n}")
-        k = min(self.n_neighbors, n - 1)  # UMAP's count, self included
+        require_samples(self, n, self.n_components + 2)
+        # UMAP's count, self included
+        k = cap_param(self, "n_neighbors", self.n_neighbors, n - 1, n=n, why="the sample and its n - 1 others")
         nb = resolve_knn(X, knn, k - 1, self.metric, who="UMAPReducer", n_jobs=self.n_jobs)
         idx, dist = nb.with_self()
         model = umap.UMAP(
