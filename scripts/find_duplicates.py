@@ -11,10 +11,12 @@ if TYPE_CHECKING:
 with job_logging(snakemake.log[0]) as log:
     knn = pp.read_neighbors(snakemake.input.knn)
     manifest = io.read_table(snakemake.input.manifest).set_index("id")
-    col = snakemake.params.kwargs.get("split_column")
+    # a table dataset's own patient / split columns (manifest params) win over the config's
+    own = io.read_table_params(snakemake.input.manifest)
+    col = own.get("split_column") or snakemake.params.kwargs.get("split_column")
     split = manifest[col].reindex(knn.ids).to_numpy() if col and col in manifest else None
     pairs, sets, summary = tl.near_duplicates(knn, snakemake.params.kwargs["threshold"], split, ids=knn.ids)
-    patient = snakemake.params.kwargs.get("patient_column")
+    patient = own.get("patient_column") or snakemake.params.kwargs.get("patient_column")
     if patient and col and patient in manifest and col in manifest:
         summary["patient_leakage"] = datasets.patient_leakage(manifest.reset_index(), patient, col)
     log.info("near-duplicates: %s", summary)

@@ -365,7 +365,8 @@ def test_hub_table_dataset_through_the_workflow(tmp_path):
     made = build_tiny_image_dataset(hf, empty_cell=True)
     wf, work = copy_workflow(tmp_path / "wf"), tmp_path / "work"
     work.mkdir()
-    config = {"datasets": {"hub_set": {"reader": "table", "labels": ["label"],
+    # the caption stands in for a patient id: the dataset's own columns reach the leakage check
+    config = {"datasets": {"hub_set": {"reader": "table", "labels": ["label"], "patient_column": "caption",
                                        "download": {"repo_id": IMAGE_DATASET_REPO}}}, **MINIMAL}
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     env = {"HF_HOME": str(hf), "HF_HUB_CACHE": str(hf / "hub"), "HF_HUB_OFFLINE": "1"}
@@ -381,6 +382,12 @@ def test_hub_table_dataset_through_the_workflow(tmp_path):
     assert manifest["path"].str.startswith("resources/datasets/hub_set/images/").all()
     dry = snakemake(wf, work, target, "-n", env=env)
     assert dry.returncode == 0 and scheduled_jobs(dry.stdout) == [], dry.stdout[-2000:]
+    dup = "results/hub_set/pixels/image/duplicates/summary.json"
+    r = snakemake(wf, work, dup, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    leak = json.loads((work / dup).read_text())["patient_leakage"]
+    assert leak["patient_column"] == "caption" and leak["split_column"] == "split"
+    assert leak["n_patients"] == manifest["caption"].nunique()
     # a repo_id is required: the default is SLAKE's
     config["datasets"]["hub_set"]["download"] = {"source": "hub"}
     (work / "config.yaml").write_text(yaml.safe_dump(config))
