@@ -218,6 +218,93 @@ def start_demo_run(base: Path) -> BackgroundWorkflow:
     return BackgroundWorkflow(wf, work)
 
 
+#: the small-collection run (tests/test_small_n.py): one dataset per size, plus one without labels
+SMALL_SIZES = (5, 10, 30, 49, 100)
+SMALL_CLASSES = ("AbdomenCT", "Hand")
+
+
+def make_small_folder(dest: Path, n: int) -> Path:
+    """A class-folder copy of ``n`` real MedNIST images of two classes (ceil(n/2) + floor(n/2))."""
+    for i, cls in enumerate(SMALL_CLASSES):
+        (dest / cls).mkdir(parents=True)
+        files = sorted((DEMO / "mednist-mini" / cls).iterdir())[: (n + 1 - i) // 2]
+        for f in files:
+            shutil.copy(f, dest / cls / f.name)
+    return dest
+
+
+def small_config(*, labels: bool = True) -> dict:
+    """Every method of config/demo.yaml on the offline ``pixels`` encoder, with HypHC and
+    the similarity MLP cut short (the run checks that nothing fails, not their quality).
+    ``labels=False``: the 30 images read without labels (``label_name: null``) and a few
+    methods of each kind (the config check refuses hyphc_learned there)."""
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    cluster = dict(demo["cluster"])
+    cluster["hyphc"] = {**cluster["hyphc"], "epochs": 3}
+    cluster["hyphc_learned"] = {**cluster["hyphc_learned"], "epochs": 3, "mlp_epochs": 20}
+    reduce, outliers = demo["reduce"], demo["outliers"]
+    # stability of a seeded, a deterministic (subsamples) and a method not applicable at n = 5
+    stability = {**demo["stability"], "methods": ["kmeans", "finch", "gmm"]}
+    if labels:
+        # Hand stands in for known anomalies, so every detector gets a metrics row
+        datasets = {
+            f"n{n}": {"reader": "folder", "path": f"data/n{n}", "label_name": "class",
+                      "anomaly": {"column": "class", "values": ["Hand"]}}
+            for n in SMALL_SIZES
+        }
+    else:
+        # without labels: maps, clusters, outliers and duplicates, a few methods of each
+        datasets = {"nolabel": {"reader": "folder", "path": "data/n30", "label_name": None}}
+        reduce = {k: reduce[k] for k in ("pca", "tsne")}
+        cluster = {k: cluster[k] for k in ("kmeans", "hdbscan", "gmm", "finch")}
+        outliers = {k: outliers[k] for k in ("isolation_forest", "lof", "hdbscan_noise")}
+        stability = {**stability, "methods": ["kmeans"]}
+    return {
+        "datasets": datasets,
+        "encoders": [{"name": "pixels"}],
+        "features": ["image"],
+        "reduce": reduce,
+        "cluster": cluster,
+        "outliers": outliers,
+        "neighbors": demo["neighbors"],
+        "pca": {**demo["pca"], "methods": [m for m in demo["pca"]["methods"] if m in cluster or m in outliers]},
+        "stability": stability,
+        "plot": demo["plot"],
+    }
+
+
+class SmallRuns(Background):
+    """The labelled run (work ``labelled``) then the unlabelled one (work ``nolabel``), one
+    after the other in one background command (two at once would share the 2 cores)."""
+
+    def __init__(self, wf: Path, works: dict[str, Path]):
+        self.wf, self.works = wf, works
+        runs = [
+            " ".join([sys.executable, "-m", "snakemake", "--snakefile", str(wf / "Snakefile"), "--directory",
+                      str(w), "--configfile", str(w / "config.yaml"), "--cores", "2"])
+            for w in works.values()
+        ]
+        super().__init__(["bash", "-c", " && ".join(runs)], what="the small-collection runs",
+                         output=wf.parent / "small.snakemake.out", env=workflow_env(wf))
+
+    def wait_ok(self, timeout: float = 1500) -> str:
+        rc, out = self.wait(timeout)
+        assert rc == 0, out[-4000:]
+        return out
+
+
+def start_small_run(base: Path) -> SmallRuns:
+    """The small-collection runs (see ``small_run``), started in the background."""
+    wf = copy_workflow(base / "workflow")
+    works = {"labelled": base / "labelled", "nolabel": base / "nolabel"}
+    for n in SMALL_SIZES:
+        make_small_folder(works["labelled"] / "data" / f"n{n}", n)
+    make_small_folder(works["nolabel"] / "data" / "n30", 30)
+    for key, work in works.items():
+        (work / "config.yaml").write_text(yaml.safe_dump(small_config(labels=key == "labelled"), sort_keys=False))
+    return SmallRuns(wf, works)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def background(request, tmp_path_factory):
     """The session's long runs, started before its first test so that they overlap the rest.
@@ -230,6 +317,7 @@ def background(request, tmp_path_factory):
       checks (test_slurm.py waits for it).
     * ``"biomedclip"``: the offline default-path run of tests/test_workflow_biomedclip.py
       (its ``run`` fixture waits for it).
+    * ``"small"``: tests/test_small_n.py's run on 5 to 100 images (``small_run``).
 
     Each test that uses a run waits for it and fails if the run failed; the others do not.
     """
@@ -249,6 +337,8 @@ def background(request, tmp_path_factory):
         import test_workflow_biomedclip
 
         runs["biomedclip"] = test_workflow_biomedclip.start_run(tmp_path_factory.mktemp("bmc"))
+    if needed(fixture="small_run", module="test_small_n.py"):
+        runs["small"] = start_small_run(tmp_path_factory.mktemp("small"))
     try:
         yield runs
     finally:
@@ -273,3 +363,13 @@ def demo_run(background, tmp_path_factory):
 def slurm_background(background):
     """test_slurm's SLURM run, started when the session started (``background``)."""
     return background["slurm"]
+
+
+@pytest.fixture(scope="session")
+def small_run(background, tmp_path_factory):
+    """tests/test_small_n.py's runs: every method of config/demo.yaml on folders of 5, 10, 30,
+    49 and 100 real images (two classes), then on the 30 read without labels. Returns the
+    :class:`SmallRuns` once they ended (failing the test if a run failed)."""
+    run = background.get("small") or start_small_run(tmp_path_factory.mktemp("small"))
+    run.wait_ok()
+    return run
