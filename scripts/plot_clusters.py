@@ -3,15 +3,19 @@
 from typing import TYPE_CHECKING
 
 from medembed import io, pl
+from medembed.pl._style import empty_figure, save
+from medembed.tl._api import applicable, not_applicable
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_logging(snakemake.log[0]):
-    pl.clusters_on_map(
-        io.read_array(snakemake.input.map),
-        {io.method_name(p): io.read_table(p) for p in snakemake.input.labels},
-        map_name=snakemake.params.map_name,
-        path=snakemake.output.png,
-    )
+    emb = io.read_array(snakemake.input.map)
+    # results not applicable to so few images are left out (metrics.tsv says why)
+    results = applicable({io.method_name(p): io.read_table(p) for p in snakemake.input.labels})
+    if not_applicable(emb) or not results:
+        message = not_applicable(emb) or "No result is applicable to so few images (see metrics.tsv)."
+        save(empty_figure(message, title="Clusterings"), snakemake.output.png)
+    else:
+        pl.clusters_on_map(emb, results, map_name=snakemake.params.map_name, path=snakemake.output.png)

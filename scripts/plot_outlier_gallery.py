@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING
 
 from medembed import explore, io, pl
+from medembed.tl._api import applicable
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
@@ -12,7 +13,8 @@ with job_logging(snakemake.log[0]):
     labels = io.read_table_params(snakemake.input.manifest).get("label_columns") or []
     pl.outlier_gallery(
         io.read_table(snakemake.input.top),
-        {io.method_name(p): io.read_table(p) for p in snakemake.input.scores},
+        # detectors not applicable to so few images are left out (metrics.tsv says why)
+        applicable({io.method_name(p): io.read_table(p) for p in snakemake.input.scores}),
         explore.read_thumbnails(snakemake.input.thumbnails),
         n=snakemake.params.n,
         label_column=next(iter(labels), None),

@@ -3,17 +3,25 @@
 from typing import TYPE_CHECKING
 
 from medembed import io, pl
+from medembed.pl._style import empty_figure, save
+from medembed.tl._api import applicable
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_logging(snakemake.log[0]):
-    pl.reductions(
-        {io.method_name(p): io.read_array(p) for p in snakemake.input.maps},
-        clusters=io.read_table(snakemake.input.labels),
-        cluster_name=snakemake.params.color_by,
-        manifest=io.read_table(snakemake.input.manifest),
-        label_columns=io.read_table_params(snakemake.input.manifest).get("label_columns", []),
-        path=snakemake.output.png,
-    )
+    # maps not applicable here (h-NNE on 10 images) are left out; metrics.tsv says why
+    maps = applicable({io.method_name(p): io.read_array(p) for p in snakemake.input.maps})
+    if not maps:
+        save(empty_figure("No map is applicable to so few images (see metrics.tsv).", title="2-D maps"),
+             snakemake.output.png)
+    else:
+        pl.reductions(
+            maps,
+            clusters=io.read_table(snakemake.input.labels),
+            cluster_name=snakemake.params.color_by,
+            manifest=io.read_table(snakemake.input.manifest),
+            label_columns=io.read_table_params(snakemake.input.manifest).get("label_columns", []),
+            path=snakemake.output.png,
+        )

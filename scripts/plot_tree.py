@@ -3,17 +3,23 @@
 from typing import TYPE_CHECKING
 
 from medembed import io, pl
+from medembed.pl._style import empty_figure, save
+from medembed.tl._api import not_applicable
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_logging(snakemake.log[0]):
-    pl.tree_figure(
-        io.read_table(snakemake.input.labels),
-        io.read_arrays(snakemake.input.model),
-        io.read_table(snakemake.input.manifest),
-        label_columns=io.read_table_params(snakemake.input.manifest).get("label_columns", []),
-        method=snakemake.wildcards.method,
-        path=snakemake.output.png,
-    )
+    labels = io.read_table(snakemake.input.labels)
+    if reason := not_applicable(labels):  # no tree was learned
+        save(empty_figure(reason, title=snakemake.wildcards.method), snakemake.output.png)
+    else:
+        pl.tree_figure(
+            labels,
+            io.read_arrays(snakemake.input.model),
+            io.read_table(snakemake.input.manifest),
+            label_columns=io.read_table_params(snakemake.input.manifest).get("label_columns", []),
+            method=snakemake.wildcards.method,
+            path=snakemake.output.png,
+        )

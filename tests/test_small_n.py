@@ -12,7 +12,7 @@ from conftest import ROOT, SMALL_SIZES
 from sklearn.metrics import adjusted_rand_score
 
 from medembed import io, pp, registry, tl
-from medembed.tl._api import fit_outlier_detector, fit_reducer, not_applicable
+from medembed.tl._api import applicable, fit_outlier_detector, fit_reducer, not_applicable
 from medembed.tl._base import NotApplicable
 
 DEMO = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
@@ -205,6 +205,7 @@ def test_not_applicable_flows_downstream():
     lof = fit_outlier_detector(tl.make_outlier_detector("lof", n_neighbors=2), X)
     both = tl.consensus({"dbscan_noise": scores, "lof": tl.outlier_table(ids, lof)})
     assert "dbscan_noise" not in both and np.isfinite(both["score"]).all()
+    assert list(applicable({"dbscan_noise": scores, "lof": tl.outlier_table(ids, lof)})) == ["lof"]
     res = tl.stability("gmm", {}, X, reference=table["cluster"].to_numpy())
     assert res["not_applicable"].startswith("not applicable at n = 5")
     assert tl.stability_table(res, "image")["metric"].tolist() == ["not_applicable"]

@@ -91,6 +91,12 @@ def not_applicable(obj) -> str | None:
     return getattr(obj, "not_applicable_", None)
 
 
+def applicable(results: dict) -> dict:
+    """``results`` (name -> table or array) without the not-applicable ones (figures draw
+    the real results only; the metrics say why the others are missing)."""
+    return {name: r for name, r in results.items() if not not_applicable(r)}
+
+
 def fit_reducer(model: BaseReducer, X, **fit_kw) -> np.ndarray:
     """``model.fit_transform(X, **fit_kw)``; a :class:`NotApplicable` map is all zeros (2-D)
     with the reason in ``model.not_applicable_`` (and :func:`result_params`)."""
