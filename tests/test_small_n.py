@@ -166,6 +166,7 @@ def test_planted_groups_still_recovered_at_30():
     det = tl.make_outlier_detector("gmm_density", contamination=0.1)
     fit_outlier_detector(det, P, mixture=tl.model_artifacts(gmm))
     assert det.source_ == "given" and not not_applicable(det) and det.is_outlier_.sum() >= 1
+    assert det.effective_params_["n_features"] == gmm.effective_params_["n_features"]
 
 
 def test_gmm_at_49_samples_in_49_dimensions():

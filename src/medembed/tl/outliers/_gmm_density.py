@@ -111,7 +111,10 @@ class GMMDensityOutliers(BaseOutlierDetector):
         if mixture is not None:
             gm = mixture if isinstance(mixture, GaussianMixture) else mixture_from_artifacts(mixture)
             # a small collection's gmm was fitted on its leading principal components
+            d = X.shape[1]
             X = project(X, None if isinstance(mixture, GaussianMixture) else mixture)
+            if X.shape[1] != d:
+                self.effective_params_["n_features"] = int(X.shape[1])
             if gm.means_.shape[1] != X.shape[1]:
                 raise ValueError(
                     f"GMMDensityOutliers: the given mixture has dimension {gm.means_.shape[1]} but X has "
