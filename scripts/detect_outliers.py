@@ -3,7 +3,6 @@
 from typing import TYPE_CHECKING
 
 from medembed import io, pp, tl
-from medembed.tl._api import fit_outlier_detector
 from medembed.workflow import job_logging, job_settings, set_threads
 
 if TYPE_CHECKING:
@@ -22,6 +21,6 @@ with job_logging(snakemake.log[0]) as log:
         runtime=job_settings(snakemake.resources, snakemake.threads),
         **snakemake.params.kwargs,
     )
-    fit_outlier_detector(model, feats.X, **kw)  # scores 0, marked, where not applicable
+    tl.fit_outlier_detector(model, feats.X, **kw)  # scores 0, marked, where not applicable
     log.info("%s: %d outliers", snakemake.wildcards.method, int(model.is_outlier_.sum()))
     io.write_table(snakemake.output.scores, tl.outlier_table(feats.ids, model), params=tl.result_params(model))

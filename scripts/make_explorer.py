@@ -12,10 +12,13 @@ with job_logging(snakemake.log[0]):
     inp, wc = snakemake.input, snakemake.wildcards
     consensus = inp.get("consensus")
     params = io.read_table_params(inp.manifest)
+    # maps not applicable to so few images (all zeros) are left out, unless none is left
+    maps = {io.method_name(p): io.read_array(p) for p in inp.maps}
+    maps = tl.applicable(maps) or maps
     explore.build_explorer(
         snakemake.output.explorer,
         io.read_table(inp.manifest),
-        {io.method_name(p): io.read_array(p) for p in inp.maps},
+        maps,
         thumbnails=inp.thumbnails,
         label_columns=params.get("label_columns", []),
         findings=tl.finding_columns(params),

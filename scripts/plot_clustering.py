@@ -3,9 +3,7 @@ its clusters x each known label as counts (contingency)."""
 
 from typing import TYPE_CHECKING
 
-from medembed import explore, io, pl
-from medembed.pl._style import empty_figure, save
-from medembed.tl._api import not_applicable
+from medembed import explore, io, pl, tl
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
@@ -13,11 +11,11 @@ if TYPE_CHECKING:
 
 with job_logging(snakemake.log[0]):
     labels, manifest = io.read_table(snakemake.input.labels), io.read_table(snakemake.input.manifest)
-    label_columns = io.read_table_params(snakemake.input.manifest).get("label_columns") or []
+    label_columns = tl.single_label_columns(io.read_table_params(snakemake.input.manifest))
     method = snakemake.wildcards.method
-    if reason := not_applicable(labels):  # e.g. gmm on 5 images: say so, draw no fake clusters
+    if reason := tl.not_applicable(labels):  # e.g. gmm on 5 images: say so, draw no fake clusters
         for path in (snakemake.output.samples, snakemake.output.contingency):
-            save(empty_figure(reason, title=method), path)
+            pl.save(pl.empty_figure(reason, title=method), path)
     else:
         pl.cluster_samples(
             labels,

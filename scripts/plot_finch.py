@@ -2,9 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from medembed import io, pl
-from medembed.pl._style import empty_figure, save
-from medembed.tl._api import not_applicable
+from medembed import io, pl, tl
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
@@ -12,7 +10,7 @@ if TYPE_CHECKING:
 
 with job_logging(snakemake.log[0]):
     emb, labels = io.read_array(snakemake.input.map), io.read_table(snakemake.input.labels)
-    if reason := not_applicable(labels) or not_applicable(emb):
-        save(empty_figure(reason, title="FINCH"), snakemake.output.png)
+    if reason := tl.not_applicable(labels) or tl.not_applicable(emb):
+        pl.save(pl.empty_figure(reason, title="FINCH"), snakemake.output.png)
     else:
         pl.finch_levels(emb, labels, map_name=snakemake.params.map_name, path=snakemake.output.png)

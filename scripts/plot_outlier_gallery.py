@@ -2,8 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from medembed import explore, io, pl
-from medembed.tl._api import applicable
+from medembed import explore, io, pl, tl
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
@@ -14,7 +13,7 @@ with job_logging(snakemake.log[0]):
     pl.outlier_gallery(
         io.read_table(snakemake.input.top),
         # detectors not applicable to so few images are left out (metrics.tsv says why)
-        applicable({io.method_name(p): io.read_table(p) for p in snakemake.input.scores}),
+        tl.applicable({io.method_name(p): io.read_table(p) for p in snakemake.input.scores}),
         explore.read_thumbnails(snakemake.input.thumbnails),
         n=snakemake.params.n,
         label_column=next(iter(labels), None),

@@ -2,9 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from medembed import io, pl
-from medembed.pl._style import empty_figure, save
-from medembed.tl._api import applicable, not_applicable
+from medembed import io, pl, tl
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
@@ -13,9 +11,9 @@ if TYPE_CHECKING:
 with job_logging(snakemake.log[0]):
     emb = io.read_array(snakemake.input.map)
     # results not applicable to so few images are left out (metrics.tsv says why)
-    results = applicable({io.method_name(p): io.read_table(p) for p in snakemake.input.scores})
-    if not_applicable(emb) or not results:
-        message = not_applicable(emb) or "No result is applicable to so few images (see metrics.tsv)."
-        save(empty_figure(message, title="Outliers"), snakemake.output.png)
+    results = tl.applicable({io.method_name(p): io.read_table(p) for p in snakemake.input.scores})
+    if tl.not_applicable(emb) or not results:
+        message = tl.not_applicable(emb) or "No result is applicable to so few images (see metrics.tsv)."
+        pl.save(pl.empty_figure(message, title="Outliers"), snakemake.output.png)
     else:
         pl.outliers_on_map(emb, results, map_name=snakemake.params.map_name, path=snakemake.output.png)

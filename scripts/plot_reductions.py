@@ -2,9 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from medembed import io, pl
-from medembed.pl._style import empty_figure, save
-from medembed.tl._api import applicable
+from medembed import io, pl, tl
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
@@ -12,9 +10,9 @@ if TYPE_CHECKING:
 
 with job_logging(snakemake.log[0]):
     # maps not applicable here (h-NNE on 10 images) are left out; metrics.tsv says why
-    maps = applicable({io.method_name(p): io.read_array(p) for p in snakemake.input.maps})
+    maps = tl.applicable({io.method_name(p): io.read_array(p) for p in snakemake.input.maps})
     if not maps:
-        save(empty_figure("No map is applicable to so few images (see metrics.tsv).", title="2-D maps"),
+        pl.save(pl.empty_figure("No map is applicable to so few images (see metrics.tsv).", title="2-D maps"),
              snakemake.output.png)
     else:
         pl.reductions(
@@ -22,6 +20,6 @@ with job_logging(snakemake.log[0]):
             clusters=io.read_table(snakemake.input.labels),
             cluster_name=snakemake.params.color_by,
             manifest=io.read_table(snakemake.input.manifest),
-            label_columns=io.read_table_params(snakemake.input.manifest).get("label_columns", []),
+            label_columns=tl.single_label_columns(io.read_table_params(snakemake.input.manifest)),
             path=snakemake.output.png,
         )

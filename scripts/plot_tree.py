@@ -2,9 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from medembed import io, pl
-from medembed.pl._style import empty_figure, save
-from medembed.tl._api import not_applicable
+from medembed import io, pl, tl
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
@@ -12,8 +10,8 @@ if TYPE_CHECKING:
 
 with job_logging(snakemake.log[0]):
     labels = io.read_table(snakemake.input.labels)
-    if reason := not_applicable(labels):  # no tree was learned
-        save(empty_figure(reason, title=snakemake.wildcards.method), snakemake.output.png)
+    if reason := tl.not_applicable(labels):  # no tree was learned
+        pl.save(pl.empty_figure(reason, title=snakemake.wildcards.method), snakemake.output.png)
     else:
         pl.tree_figure(
             labels,

@@ -3,7 +3,6 @@
 from typing import TYPE_CHECKING
 
 from medembed import io, pp, tl
-from medembed.tl._api import fit_reducer
 from medembed.workflow import job_logging, job_settings, set_threads
 
 if TYPE_CHECKING:
@@ -18,5 +17,5 @@ with job_logging(snakemake.log[0]):
         runtime=job_settings(snakemake.resources, snakemake.threads),
         **snakemake.params.kwargs,
     )
-    Y = fit_reducer(model, feats.X, **kw)  # all zeros, marked, where not applicable
+    Y = tl.fit_reducer(model, feats.X, **kw)  # all zeros, marked, where not applicable
     io.write_array(snakemake.output.emb, Y, feats.ids, params=tl.result_params(model))

@@ -195,10 +195,10 @@ class Background:
 class BackgroundWorkflow(Background):
     """``snakemake`` on workflow copy ``wf`` in ``work`` (its ``config.yaml``), in the background."""
 
-    def __init__(self, wf: Path, work: Path, *, env: dict | None = None):
+    def __init__(self, wf: Path, work: Path, *, env: dict | None = None, targets: list[str] = ()):
         self.wf, self.work, self.env = wf, work, dict(env or {})
         cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(wf / "Snakefile"),
-               "--directory", str(work), "--configfile", str(work / "config.yaml"), "--cores", "2"]
+               "--directory", str(work), "--configfile", str(work / "config.yaml"), "--cores", "2", *targets]
         super().__init__(cmd, what=f"the workflow run in {work}", output=work.parent / f"{work.name}.snakemake.out",
                          env={**workflow_env(wf), **self.env})
 
@@ -218,7 +218,7 @@ def start_demo_run(base: Path) -> BackgroundWorkflow:
     return BackgroundWorkflow(wf, work)
 
 
-#: the small-collection run (tests/test_small_n.py): one dataset per size, plus one without labels
+#: the small-collection run (tests/test_small_n.py): one dataset per size
 SMALL_SIZES = (5, 10, 30, 49, 100)
 SMALL_CLASSES = ("AbdomenCT", "Hand")
 
@@ -233,76 +233,68 @@ def make_small_folder(dest: Path, n: int) -> Path:
     return dest
 
 
-def small_config(*, labels: bool = True) -> dict:
-    """Every method of config/demo.yaml on the offline ``pixels`` encoder, with HypHC and
-    the similarity MLP cut short (the run checks that nothing fails, not their quality).
-    ``labels=False``: the 30 images read without labels (``label_name: null``) and a few
-    methods of each kind (the config check refuses hyphc_learned there)."""
+#: The dataset read without labels (``label_name: null``): maps, clusters, outliers and
+#: duplicates must still come, and hyphc_learned says it is not applicable.
+SMALL_NOLABEL = 30
+#: The datasets whose report is made too (every figure's not-applicable path); the others
+#: stop at their metrics and duplicates, which is what every method's job feeds.
+SMALL_FULL = (5,)
+
+
+def small_config() -> dict:
+    """The methods whose parameters n limits, on the offline ``pixels`` encoder: the four
+    that failed on 10 and 30 images (knn_distance, lof, kmeans_mahalanobis, gmm), and one of
+    every other kind of limit: t-SNE's perplexity, UMAP's neighbours, h-NNE (not applicable
+    below 3 FINCH clusters), HDBSCAN's sizes, HypHC's triplet budget, hyphc_learned's
+    labels, gmm_density's mixture and the noise detector of a clustering. Every registered
+    method is checked at each size in-process (tests/test_small_n.py); this run checks that
+    the workflow around them never fails. HypHC and the similarity MLP are cut short."""
     demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
-    cluster = dict(demo["cluster"])
+    cluster = {k: demo["cluster"][k] for k in ("kmeans_mahalanobis", "gmm", "hdbscan", "hyphc", "hyphc_learned")}
     cluster["hyphc"] = {**cluster["hyphc"], "epochs": 3}
     cluster["hyphc_learned"] = {**cluster["hyphc_learned"], "epochs": 3, "mlp_epochs": 20}
-    reduce, outliers = demo["reduce"], demo["outliers"]
-    # stability of a seeded, a deterministic (subsamples) and a method not applicable at n = 5
-    stability = {**demo["stability"], "methods": ["kmeans", "finch", "gmm"]}
-    if labels:
-        # Hand stands in for known anomalies, so every detector gets a metrics row
-        datasets = {
-            f"n{n}": {"reader": "folder", "path": f"data/n{n}", "label_name": "class",
-                      "anomaly": {"column": "class", "values": ["Hand"]}}
-            for n in SMALL_SIZES
-        }
-    else:
-        # without labels: maps, clusters, outliers and duplicates, a few methods of each
-        datasets = {"nolabel": {"reader": "folder", "path": "data/n30", "label_name": None}}
-        reduce = {k: reduce[k] for k in ("pca", "tsne")}
-        cluster = {k: cluster[k] for k in ("kmeans", "hdbscan", "gmm", "finch")}
-        outliers = {k: outliers[k] for k in ("isolation_forest", "lof", "hdbscan_noise")}
-        stability = {**stability, "methods": ["kmeans"]}
+    outliers = {k: demo["outliers"][k] for k in ("knn_distance", "lof", "gmm_density", "hdbscan_noise")}
+    datasets = {}
+    for n in SMALL_SIZES:
+        if n == SMALL_NOLABEL:
+            datasets[f"n{n}"] = {"reader": "folder", "path": f"data/n{n}", "label_name": None}
+        else:  # Hand stands in for known anomalies, so every detector gets a metrics row
+            datasets[f"n{n}"] = {"reader": "folder", "path": f"data/n{n}", "label_name": "class",
+                                 "anomaly": {"column": "class", "values": ["Hand"]}}
     return {
         "datasets": datasets,
         "encoders": [{"name": "pixels"}],
         "features": ["image"],
-        "reduce": reduce,
+        "reduce": {k: demo["reduce"][k] for k in ("tsne", "umap", "hnne")},
         "cluster": cluster,
         "outliers": outliers,
         "neighbors": demo["neighbors"],
         "pca": {**demo["pca"], "methods": [m for m in demo["pca"]["methods"] if m in cluster or m in outliers]},
-        "stability": stability,
-        "plot": demo["plot"],
+        # stability of a method not applicable at n = 5
+        "stability": {**demo["stability"], "methods": ["gmm"]},
+        "plot": {"map": "tsne", "color_by": "kmeans_mahalanobis"},
     }
 
 
-class SmallRuns(Background):
-    """The labelled run (work ``labelled``) then the unlabelled one (work ``nolabel``), one
-    after the other in one background command (two at once would share the 2 cores)."""
-
-    def __init__(self, wf: Path, works: dict[str, Path]):
-        self.wf, self.works = wf, works
-        runs = [
-            " ".join([sys.executable, "-m", "snakemake", "--snakefile", str(wf / "Snakefile"), "--directory",
-                      str(w), "--configfile", str(w / "config.yaml"), "--cores", "2"])
-            for w in works.values()
-        ]
-        super().__init__(["bash", "-c", " && ".join(runs)], what="the small-collection runs",
-                         output=wf.parent / "small.snakemake.out", env=workflow_env(wf))
-
-    def wait_ok(self, timeout: float = 1500) -> str:
-        rc, out = self.wait(timeout)
-        assert rc == 0, out[-4000:]
-        return out
-
-
-def start_small_run(base: Path) -> SmallRuns:
-    """The small-collection runs (see ``small_run``), started in the background."""
-    wf = copy_workflow(base / "workflow")
-    works = {"labelled": base / "labelled", "nolabel": base / "nolabel"}
+def small_targets() -> list[str]:
+    """Every dataset's metrics and duplicates; the report's figures for :data:`SMALL_FULL`."""
+    out = []
     for n in SMALL_SIZES:
-        make_small_folder(works["labelled"] / "data" / f"n{n}", n)
-    make_small_folder(works["nolabel"] / "data" / "n30", 30)
-    for key, work in works.items():
-        (work / "config.yaml").write_text(yaml.safe_dump(small_config(labels=key == "labelled"), sort_keys=False))
-    return SmallRuns(wf, works)
+        base = f"results/n{n}/pixels/image"
+        out += [f"{base}/metrics.tsv", f"{base}/duplicates/summary.json"]
+        if n in SMALL_FULL:
+            out += [f"{base}/figures/clusters.png", f"{base}/figures/reductions.png",
+                    f"{base}/figures/outliers.png", f"{base}/explorer"]
+    return out
+
+
+def start_small_run(base: Path) -> BackgroundWorkflow:
+    """The small-collection run (see ``small_run``), started in the background."""
+    wf, work = copy_workflow(base / "workflow"), base / "work"
+    for n in SMALL_SIZES:
+        make_small_folder(work / "data" / f"n{n}", n)
+    (work / "config.yaml").write_text(yaml.safe_dump(small_config(), sort_keys=False))
+    return BackgroundWorkflow(wf, work, targets=small_targets())
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -367,9 +359,9 @@ def slurm_background(background):
 
 @pytest.fixture(scope="session")
 def small_run(background, tmp_path_factory):
-    """tests/test_small_n.py's runs: every method of config/demo.yaml on folders of 5, 10, 30,
-    49 and 100 real images (two classes), then on the 30 read without labels. Returns the
-    :class:`SmallRuns` once they ended (failing the test if a run failed)."""
+    """tests/test_small_n.py's run: the methods of :func:`small_config` on folders of 5, 10,
+    30 (read without labels), 49 and 100 real images of two classes. Returns the
+    :class:`BackgroundWorkflow` once it ended (failing the test if the run failed)."""
     run = background.get("small") or start_small_run(tmp_path_factory.mktemp("small"))
     run.wait_ok()
     return run

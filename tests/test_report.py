@@ -197,3 +197,18 @@ def test_inline_budget_links_the_rest(small_report):
     text = out.read_text()
     assert text.count("data:image/jpeg;base64,") == 1  # the first figure, then links
     assert "href='ds/enc/image/figures/finch.png'" in text
+
+
+def test_not_applicable_results_are_listed_with_their_reason():
+    na = pd.DataFrame([
+        {"kind": "cluster", "method": "gmm", "label": "", "metric": "not_applicable", "value": np.nan,
+         "supervision": "none", "note": "not applicable at n = 5: no mixture fits"},
+        {"kind": "reduce", "method": "hnne", "label": "", "metric": "not_applicable", "value": np.nan,
+         "supervision": "none", "note": "not applicable at n = 5: FINCH's first level has 2 clusters"},
+    ])
+    out = report.metrics_tables(pd.concat([_metrics(), na], ignore_index=True))
+    assert "<h4>Not applicable to this dataset</h4>" in out
+    assert "<code>cluster · gmm</code>: not applicable at n = 5: no mixture fits" in out
+    assert "FINCH&#x27;s first level has 2 clusters" in out
+    assert "<th>not_applicable</th>" not in out
+    assert "Not applicable" not in report.metrics_tables(_metrics())

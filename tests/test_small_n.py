@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, SMALL_SIZES
+from conftest import ROOT
 from sklearn.metrics import adjusted_rand_score
 
 from medembed import io, pp, registry, tl
@@ -230,45 +230,50 @@ def _metrics(work, dataset):
 
 @pytest.mark.workflow
 def test_small_collections_run_through_the_workflow(small_run):
-    """One run on 5, 10, 30, 49 and 100 real images and one on 30 without labels: both
-    succeed, every method has metrics or an explicit "not applicable at n = ..." row,
-    capped parameters are written and the report exists."""
-    print(f"small-collection runs: {small_run.wall:.0f} s")
-    labelled, nolabel = small_run.works["labelled"], small_run.works["nolabel"]
-    for work, datasets in ((labelled, [f"n{n}" for n in SMALL_SIZES]), (nolabel, ["nolabel"])):
-        cfg = yaml.safe_load((work / "config.yaml").read_text())
-        assert (work / "results" / "report.html").stat().st_size > 0
-        for ds in datasets:
-            m = _metrics(work, ds)
-            stages = [("cluster", "cluster"), ("reduce", "reduce")]
-            if "anomaly" in cfg["datasets"][ds]:
-                stages.append(("outliers", "outliers"))
-            for kind, stage in stages:
-                have = set(m.loc[m["kind"] == kind, "method"])
-                assert have == set(cfg[stage]), (ds, kind, set(cfg[stage]) - have)
-            na = m[m["metric"] == "not_applicable"]
-            n = len(io.read_table(work / "results" / ds / "manifest.parquet"))
-            assert na.empty or na["note"].str.startswith(f"not applicable at n = {n}: ").all(), na
-            analysis = work / "results" / ds / "pixels" / "image"
-            assert (analysis / "duplicates" / "summary.json").exists()
-            for method in cfg["outliers"]:
-                assert io.read_table(analysis / "outliers" / f"{method}.parquet")["score"].notna().all()
-            for method in cfg["reduce"]:
-                assert (analysis / "reduce" / f"{method}.npz").exists()
+    """One run on 5, 10, 30 (without labels), 49 and 100 real images succeeds: every method
+    has metrics or an explicit "not applicable at n = ..." row, capped parameters are
+    written, and the figures of the smallest set say what does not apply."""
+    work = small_run.work
+    print(f"small-collection run: {small_run.wall:.0f} s")
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    for ds in cfg["datasets"]:
+        m = _metrics(work, ds)
+        stages = [("cluster", "cluster"), ("reduce", "reduce")]
+        if "anomaly" in cfg["datasets"][ds]:
+            stages.append(("outliers", "outliers"))
+        for kind, stage in stages:
+            have = set(m.loc[m["kind"] == kind, "method"])
+            assert have == set(cfg[stage]), (ds, kind, set(cfg[stage]) - have)
+        na = m[m["metric"] == "not_applicable"]
+        n = len(io.read_table(work / "results" / ds / "manifest.parquet"))
+        assert na.empty or na["note"].str.startswith(f"not applicable at n = {n}: ").all(), na
+        analysis = work / "results" / ds / "pixels" / "image"
+        assert (analysis / "duplicates" / "summary.json").exists()
+        for method in cfg["outliers"]:
+            assert io.read_table(analysis / "outliers" / f"{method}.parquet")["score"].notna().all()
+        for method in cfg["reduce"]:
+            assert (analysis / "reduce" / f"{method}.npz").exists()
     # capped values are written with the results
-    n10 = labelled / "results" / "n10" / "pixels" / "image"
-    assert io.read_table_params(n10 / "cluster" / "kmeans.parquet")["effective"]["n_clusters"] == 5
+    n10 = work / "results" / "n10" / "pixels" / "image"
+    assert io.read_table_params(n10 / "cluster" / "kmeans_mahalanobis.parquet")["effective"]["n_clusters"] == 5
     assert io.read_table_params(n10 / "outliers" / "lof.parquet")["effective"]["n_neighbors"] == 9
+    assert io.read_table_params(n10 / "outliers" / "knn_distance.parquet")["effective"]["n_neighbors"] == 9
     assert io.read_array(n10 / "pca.npz").params["effective"]["n_components"] == 9
     assert io.read_array(n10 / "reduce" / "tsne.npz").params["effective"]["perplexity"] == 3.0
+    n49 = work / "results" / "n49" / "pixels" / "image"
+    assert io.read_table_params(n49 / "cluster" / "gmm.parquet")["effective"]["n_features"] < 49
     # on 5 images h-NNE (FINCH's first level has 2 clusters) and GMM (no mixture fits) are
     # not applicable, said in metrics.tsv, and so are the detectors and stability that read them
-    m5 = _metrics(labelled, "n5")
+    m5 = _metrics(work, "n5")
     na5 = m5[m5["metric"] == "not_applicable"]
     assert {("reduce", "hnne"), ("cluster", "gmm"), ("outliers", "gmm_density")} <= set(
         zip(na5["kind"], na5["method"], strict=True)
     ), na5
-    # the unlabelled dataset still gets maps, clusters and outliers
-    nl = _metrics(nolabel, "nolabel")
-    assert {"kmeans", "hdbscan", "gmm", "finch"} == set(nl.loc[nl["kind"] == "cluster", "method"])
-    assert nl.loc[nl["kind"] == "cluster", "metric"].ne("not_applicable").all()
+    assert (work / "results" / "n5" / "pixels" / "image" / "explorer" / "index.html").exists()
+    # the unlabelled dataset still gets maps, clusters, outliers and duplicates; the
+    # semi-supervised method says it has no labels to learn from
+    nl = _metrics(work, "n30")
+    clu = nl[nl["kind"] == "cluster"]
+    assert clu.loc[clu["method"] != "hyphc_learned", "metric"].ne("not_applicable").all()
+    note = clu.loc[(clu["method"] == "hyphc_learned") & (clu["metric"] == "not_applicable"), "note"]
+    assert len(note) == 1 and "label" in note.iloc[0], clu

@@ -156,19 +156,8 @@ def _check_methods_against_each_other(config: Mapping) -> None:
                 f"{3 * perplexity} neighbours but neighbors.n_neighbors={k}; raise n_neighbors "
                 f"or lower the perplexity"
             )
-    semi = [m for m in (config.get("cluster") or {}) if m in registry.SEMI_SUPERVISED]
-    for name, ds in (config.get("datasets") or {}).items():
-        has_labels = (
-            ds.get("reader") == "slake"
-            or ds.get("supervision_label")
-            or (ds.get("reader") == "table" and ds.get("labels"))
-            or (ds.get("reader") == "folder" and ds.get("label_name", "class"))
-        )
-        if semi and not has_labels:
-            raise ConfigError(
-                f"config datasets.{name}: {semi[0]} learns from labels but the dataset has no label "
-                f"column (set label_name, labels or supervision_label, or remove {semi[0]})"
-            )
+    # A semi-supervised method on a dataset without labels is not a config error: its job
+    # writes "not applicable" for that dataset and the others run (tl.NotApplicable).
 
 
 def encoders(config: Mapping) -> dict[str, dict]:

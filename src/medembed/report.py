@@ -138,6 +138,8 @@ def metrics_tables(metrics: pd.DataFrame) -> str:
     and never take the best mark from an unsupervised method."""
     m = metrics.assign(label=metrics["label"].fillna("").astype(str),
                        kind=metrics["kind"] if "kind" in metrics else "cluster")
+    # results that do not apply to so few images are listed with their reason, not tabled
+    na, m = m[m["metric"] == "not_applicable"], m[m["metric"] != "not_applicable"]
     sup = m.get("supervision", pd.Series("none", index=m.index)).fillna("none").astype(str)
     semi = set(m.loc[sup != "none", "method"])
     parts = []
@@ -170,6 +172,11 @@ def metrics_tables(metrics: pd.DataFrame) -> str:
             wide = _wide(sub[sub["label"] == label])
             head = title + (f" (<code>{html.escape(label)}</code>)" if label else "")
             parts += [f"<h4>{head}</h4>", table_html(wide, best=best_cells(wide))]
+    if not na.empty:
+        notes = na.get("note", pd.Series("", index=na.index)).fillna("").astype(str)
+        items = dict.fromkeys(f"<li><code>{html.escape(str(k))} · {html.escape(str(me))}</code>: {html.escape(t)}</li>"
+                              for k, me, t in zip(na["kind"], na["method"], notes))
+        parts.append("<h4>Not applicable to this dataset</h4><ul class='note'>" + "".join(items) + "</ul>")
     return "\n".join(parts)
 
 

@@ -29,6 +29,8 @@ _LAZY = {
     "duplicate_sets": "._galleries",
     "legend_groups": "._style",
     "point_style": "._style",
+    "empty_figure": "._style",
+    "save": "._style",
 }
 
 __getattr__, __dir__, __all__ = attach(__name__, _LAZY)

@@ -9,6 +9,8 @@ from .._lazy import attach
 
 _LAZY = {
     "NOISE": "._base",
+    "NOT_APPLICABLE": "._base",
+    "NotApplicable": "._base",
     "BaseClusterer": "._base",
     "BaseOutlierDetector": "._base",
     "BaseReducer": "._base",
@@ -28,6 +30,10 @@ _LAZY = {
     "model_artifacts": "._api",
     "supervision_labels": "._api",
     "fit_clusterer": "._api",
+    "fit_reducer": "._api",
+    "fit_outlier_detector": "._api",
+    "not_applicable": "._api",
+    "applicable": "._api",
     "params_hash": "._api",
     "result_params": "._api",
     "runtime_params": "._api",
@@ -43,10 +49,13 @@ _LAZY = {
     "finding_probe": "._probe",
     "finding_enrichment": "._enrichment",
     "finding_columns": "._enrichment",
+    "single_label_columns": "._enrichment",
     "finding_matrix": "._enrichment",
     "multilabel": "._enrichment",
     "benjamini_hochberg": "._enrichment",
     "evaluate_outliers": "._evaluate",
+    "evaluate_reduction": "._evaluate",
+    "not_applicable_rows": "._evaluate",
     "tag_metrics": "._evaluate",
     "concat_metrics": "._evaluate",
 }

@@ -45,6 +45,14 @@ def finding_columns(params: Mapping | None) -> list[str]:
     return list(multilabel(params).get("findings", []))
 
 
+def single_label_columns(params: Mapping | None) -> list[str]:
+    """The manifest's label columns without its findings: the labels drawn one panel each
+    (maps, contingency tables), where 14 binary findings would add 14 rows of panels; the
+    findings have their heatmap and the explorer."""
+    findings = set(finding_columns(params))
+    return [c for c in (params or {}).get("label_columns") or [] if c not in findings]
+
+
 def finding_matrix(table, findings: Sequence[str]):
     """The findings of ``table`` as floats: 1.0 / 0.0, NaN where unknown.
 
