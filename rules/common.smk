@@ -313,7 +313,7 @@ def method_inputs(wildcards):
 
 def outlier_inputs(wildcards):
     """Method inputs, plus the cluster table for outlier methods that read noise points,
-    and the fitted mixture of ``gmm`` for ``gmm_density`` (one BIC selection, as in seed 003).
+    and the fitted mixture of ``gmm`` for ``gmm_density`` (one BIC selection, as in Malheiros, n.d.).
     """
     inputs = method_inputs(wildcards)
     src = registry.OUTLIERS_FROM_CLUSTER.get(wildcards.method)
