@@ -20,9 +20,12 @@ hyperbolic lowest common ancestors (LCA), see :mod:`medembed.tl._hyperbolic`.
 * Budget. ``n_triplets=None`` (the default) scales an epoch with ``n`` up to 4096 leaves
   (:meth:`HyperbolicHC.auto_budget`): 60 steps of ``clip(27 n, 1024, batch_size)``
   triplets, capped at ``clip(50 n, 1e6, 5e6)``, and keep_best scores the tree after every
-  step up to 512 leaves. The old fixed 1e6 triplets per epoch took 36 s on 120 leaves
-  (2 shared cores); the scaled budget 12 s on torch, 1.8 s on numba, with the same or a
-  lower Dasgupta cost on iris, wine, breast_cancer and digits
+  step up to 512 leaves. On 120 leaves (2 CPU cores) the old fixed 1e6 triplets per
+  epoch took 36 s on torch (commit 7af5c09); the scaled budget takes 7.4 s on torch and
+  1.8 s on numba (commit 1b61ee5), and the demo's job 1.3 s since the kernel rewrite
+  below (commit 05f1762; docs/scaling.md lists every HypHC timing and its source). The
+  scaled budget reaches the same or a lower Dasgupta cost on iris, wine, breast_cancer and
+  digits
   (benchmarks/hyphc_dasgupta.py --compare [fixed|torch]). Explicit
   ``n_triplets``, ``epochs`` and ``batch_size`` are used as given (one score per epoch).
   The effective values are in ``effective_params_``.
@@ -33,8 +36,8 @@ hyperbolic lowest common ancestors (LCA), see :mod:`medembed.tl._hyperbolic`.
   ``anneal_factor`` every ``anneal_every`` epochs (coarse to fine).
 * Two backends (:func:`choose_backend`). Up to 4096 leaves on the CPU (every job of the
   demo) one compiled numba kernel computes the loss, its gradient and the Riemannian Adam
-  update (:mod:`._hyphc_jit`), without torch: a step of 3240 triplets costs ~0.3 ms instead
-  of ~3.3 ms of torch dispatch, and the job does not pay torch's import (3 s, 600 MB). It is
+  update (:mod:`._hyphc_jit`), without torch: a step of 3240 triplets (120 leaves) costs ~0.3 ms
+  and one of 8192 triplets 0.85 ms, against ~3.3 ms of torch dispatch (commit 3d158d4), and the job does not pay torch's import (3 s, 600 MB). It is
   autograd + geoopt to rounding (same start and triplets: leaves within 1e-7 after 60
   steps, ``tests/test_hyphc.py``). Block mode and ``device='cuda'`` run on torch + geoopt.
   All randomness comes from one numpy generator, so both follow one trajectory.

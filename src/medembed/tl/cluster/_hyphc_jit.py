@@ -7,7 +7,9 @@ It computes exactly what the torch path computes (autograd of
 ``r = clamp(scale, min_scale, max_scale)``, then geoopt's ``RiemannianAdam`` on the
 ``PoincareBall`` for the leaves and on the Euclidean line for the scale), so the two agree
 to rounding (``tests/test_hyphc.py``). A step of 3240 triplets (120 leaves) takes ~0.3 ms,
-of 8192 triplets ~0.9 ms, against ~3.3 ms of torch autograd + geoopt.
+of 8192 triplets 0.85 ms (1.6 ms before the depth was computed as ``artanh(s cos(theta/2))``),
+against ~3.3 ms of torch autograd + geoopt; measured in commit 3d158d4 on 2 CPU cores
+(docs/scaling.md lists every HypHC timing and its source).
 """
 
 from __future__ import annotations
