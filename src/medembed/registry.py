@@ -76,7 +76,7 @@ OUTLIERS_FROM_CLUSTER: dict[str, str] = {
 }
 
 #: Outlier methods that reuse a clusterer's fitted model (``fit(X, mixture=...)``) when
-#: that clusterer runs on the same features; value = cluster method name (seed 003).
+#: that clusterer runs on the same features; value = cluster method name (Malheiros, n.d.).
 OUTLIERS_FROM_MODEL: dict[str, str] = {"gmm_density": "gmm"}
 
 #: Config keys that change how a job runs but not what it computes. They reach jobs as

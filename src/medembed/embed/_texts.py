@@ -1,6 +1,6 @@
 """Text embeddings: QA texts of a dataset, the batched text loop, per-image means.
 
-:func:`embed_texts` gives the same vectors as the tutorial's loop (batches of 32 padded to
+:func:`embed_texts` gives the same vectors as the Medical Image Analysis Tutorial's loop (batches of 32 padded to
 the full context length) within float rounding, much faster:
 
 * each distinct string is embedded once and the rows are mapped back;

@@ -1,4 +1,4 @@
-"""Sample images per cluster, as in the tutorial, for any number of clusters."""
+"""Sample images per cluster, as in the Medical Image Analysis Tutorial, for any number of clusters."""
 
 from __future__ import annotations
 

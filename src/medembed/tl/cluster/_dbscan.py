@@ -1,6 +1,6 @@
 """DBSCAN (Ester et al. 1996); ``eps="auto"`` reads it from the knee of the k-distance curve.
 
-The tutorial's ``eps=0.5`` suits one encoder only (with EfficientNet features 0.5 leaves
+The Medical Image Analysis Tutorial's ``eps=0.5`` suits one encoder only (with EfficientNet features 0.5 leaves
 every image as noise, with 0.7 a third of slake-mini). ``eps="auto"`` follows the
 original paper's heuristic: sort every sample's distance to its ``min_samples``-th
 neighbour (counting the sample itself, scikit-learn's core-point rule, i.e. the

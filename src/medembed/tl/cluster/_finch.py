@@ -11,7 +11,7 @@ class FINCHClusterer(BaseClusterer):
 
     Every partition of the hierarchy is kept (columns ``level_0`` .. ``level_{L-1}``,
     finest first); ``level`` picks the one reported as ``labels_`` (0 = finest, as in
-    the tutorial; negative values count from the coarsest). ``req_clust`` asks FINCH
+    the Medical Image Analysis Tutorial; negative values count from the coarsest). ``req_clust`` asks FINCH
     for an extra partition with exactly that many clusters, which then becomes ``labels_``.
     """
 

@@ -1,9 +1,9 @@
-"""Gaussian mixture clustering with the number of components chosen by BIC or AIC (seed 003).
+"""Gaussian mixture clustering with the number of components chosen by BIC or AIC (Malheiros, n.d.).
 
 ``n_components=None`` fits one mixture per k in ``k_range`` (and, with
 ``covariance_type="auto"``, per covariance type full/diag/tied/spherical, each where it
 fits, see :func:`fitting_covariance_types`) and keeps the one with the lowest
-``criterion`` (BIC by default: it picks simpler mixtures than AIC), exactly the seed's
+``criterion`` (BIC by default: it picks simpler mixtures than AIC), exactly Malheiros's
 search. The search runs on a random subsample of ``sample_size`` rows, then the chosen
 mixture is refitted on all rows. ``bayesian=True`` instead fits a variational
 Dirichlet-process mixture with ``max(k_range)`` components (or ``n_components``) and lets
@@ -11,7 +11,7 @@ it switch off the components it does not need.
 
 The default ``covariance_type="diag"`` suits PCA-reduced features (``pp.pca``, 50
 dimensions: decorrelated axes). It costs ``O(n k d)`` per EM step and has ``2d``
-parameters per component; ``"full"`` (the seed's default) has ``d(d+3)/2`` = 1325 per
+parameters per component; ``"full"`` (Malheiros's default) has ``d(d+3)/2`` = 1325 per
 component at d=50, so BIC merges every cluster smaller than a few thousand points
 and each step costs ``O(n k d^2)``. Use "full" on low-dimensional inputs.
 
@@ -140,7 +140,7 @@ def select_mixture(
     random_state=42,
     who: str = "select_mixture",
 ):
-    """Seed 003's search: the (k, covariance type) with the lowest BIC (or AIC).
+    """Malheiros's search: the (k, covariance type) with the lowest BIC (or AIC).
 
     Every ``k`` in ``k_range`` and every type in ``covariance_types`` that fits (see
     :func:`fitting_covariance_types`) is fitted with ``n_init`` restarts on a random

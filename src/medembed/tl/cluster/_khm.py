@@ -11,20 +11,20 @@ update is ``c_j = sum_i u_ij w_i x_i / sum_i u_ij w_i`` with
 
     u_ij = d_ij^(-p-2) / sum_l d_il^(-p-2),   w_i = sum_l d_il^(-p-2) / (sum_l d_il^(-p))^2.
 
-(The seed paper prints these with the exponents fixed to 2 and 1; we use the general
+(Nogueira & Serapião (n.d.) print these with the exponents fixed to 2 and 1; we use the general
 form of Zhang et al. and Hamerly & Elkan with ``p``, default 3.5.)
 
 Kernel KHM replaces the distance by the RBF feature-space distance
 ``||phi(x)-phi(c)||^2 = 2 (1 - K(x, c))``, ``K = exp(-||x - c||^2 / sigma^2)``; its
 objective is ``sum_i 2k / sum_j 1/(1 - K_ij)`` and ``u_ij w_i = K_ij (1-K_ij)^-2 /
-(sum_l (1-K_il)^-1)^2``, the seed's equations (16)-(18).
+(sum_l (1-K_il)^-1)^2``, Nogueira & Serapião's equations (16)-(18).
 
 Both start from k-means++ seeds by default (``init="random"`` draws data points;
 an array gives the centres). Kernel KHM needs the good start: a centre that lands
 on an isolated point keeps only that point (its kernel is ~0 for everyone else).
 On raw 512-d embeddings KHM's harmonic weights become nearly uniform and the
 centres collapse; run both on PCA-reduced features (``pp.pca``, 50 dimensions),
-the low-dimensional setting in which the seed paper and Hamerly & Elkan used them.
+the low-dimensional setting in which Nogueira & Serapião and Hamerly & Elkan used them.
 
 Both use ``O(n k d)`` memory and time per iteration; labels are the nearest centre
 (argmax ``u_ij``) and the ``probability`` column is ``max_j u_ij``.
@@ -114,7 +114,7 @@ class KHarmonicMeans(_KHMBase):
         X = self._check(X)
         p = float(self.p)
         x2 = (X * X).sum(1)
-        # distances below eps are clipped (the seed's fix for d_ij -> 0)
+        # distances below eps are clipped (Nogueira & Serapião's fix for d_ij -> 0)
         eps = 1e-8 * max(float(np.sqrt(x2.max())), 1.0)
 
         def step(X, C):
@@ -148,7 +148,7 @@ class KernelKHarmonicMeans(_KHMBase):
     """Kernel K-Harmonic Means with a Gaussian RBF kernel (Li et al. 2007).
 
     ``sigma="auto"`` sets the kernel width to the median pairwise distance of up to
-    1000 sampled points (the median heuristic); the seed paper used ``sigma=1`` on
+    1000 sampled points (the median heuristic); Nogueira & Serapião used ``sigma=1`` on
     its 10-d autoencoder features.
     """
 

@@ -8,7 +8,7 @@ from .._base import BaseClusterer, cap_n_clusters
 
 
 class KMeansClusterer(BaseClusterer):
-    """k-means (Lloyd) with k-means++ seeding; the tutorial uses k=8, n_init=10."""
+    """k-means (Lloyd) with k-means++ seeding; the Medical Image Analysis Tutorial uses k=8, n_init=10."""
 
     _parameter_constraints = {
         "n_clusters": [Interval(int, 2, None, closed="left")],

@@ -1,4 +1,4 @@
-"""k-means with the Mahalanobis distance (seed 001, eq. 10).
+"""k-means with the Mahalanobis distance (Nogueira & Serapião, n.d., eq. 10).
 
 Lloyd iterations where a point goes to the centre with the smallest
 ``(x - mu_j)^T V_j^-1 (x - mu_j)``. ``V_j`` is re-estimated from the current

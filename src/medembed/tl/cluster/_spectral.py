@@ -1,4 +1,4 @@
-"""Normalised spectral clustering (Ng, Jordan & Weiss 2002) on the sparse kNN graph (seed 004).
+"""Normalised spectral clustering (Ng, Jordan & Weiss, NIPS 2001) on the sparse kNN graph.
 
 1. ``W``: symmetric sparse affinity from the shared kNN graph (self-tuning Gaussian
    on each point's ``n_neighbors`` nearest neighbours, :meth:`Neighbors.to_sparse_affinity`);

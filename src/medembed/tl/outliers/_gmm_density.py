@@ -1,6 +1,6 @@
-"""Gaussian-mixture density outliers (seed 003): low log-density = outlying.
+"""Gaussian-mixture density outliers (Malheiros, n.d.): low log-density = outlying.
 
-Seed 003's chain: choose the mixture by BIC, over the number of components in
+Malheiros's chain: choose the mixture by BIC, over the number of components in
 ``k_range`` *and* the covariance type (full/diag/tied/spherical, each where it fits:
 fewer free parameters than samples, so "full" is skipped when n is small against
 d(d+1)/2), every candidate with ``n_init=10`` restarts
@@ -12,7 +12,7 @@ A sample's score is minus its log density.
 the one the ``gmm`` clusterer selected (its ``cluster/gmm.model.npz``, rebuilt with
 :func:`~medembed.tl.cluster._gmm.mixture_from_artifacts`), so the mixture is fitted once.
 
-As the seed warns, the mixture also fits the outliers, so they can make themselves look
+As Malheiros warns, the mixture also fits the outliers, so they can make themselves look
 normal; ``refit=True`` follows its tip: drop the flagged points, refit the chosen mixture
 (same k and covariance type; started from the first fit) on the rest, and score every
 sample with the refitted one. Fit on PCA-reduced features (``pp.pca``, 50 dimensions).
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 class GMMDensityOutliers(BaseOutlierDetector):
     """Flag the ``contamination`` fraction of samples with the lowest GMM log-density.
 
-    ``n_components=None`` / ``covariance_type="auto"``: chosen by BIC (seed 003); fixed
+    ``n_components=None`` / ``covariance_type="auto"``: chosen by BIC (Malheiros, n.d.); fixed
     values restrict the search. Attributes: ``model_`` (the scoring ``GaussianMixture``),
     ``n_components_``, ``covariance_type_``, ``bic_`` (``{(k, type): BIC}`` of the search,
     empty when a mixture was given), ``source_`` ("given" / "bic" / "fixed"),

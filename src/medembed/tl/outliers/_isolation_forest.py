@@ -7,7 +7,7 @@ from .._base import BaseOutlierDetector
 
 
 class IsolationForestDetector(BaseOutlierDetector):
-    """Isolation Forest (Liu et al. 2008); the tutorial's contamination=0.1."""
+    """Isolation Forest (Liu et al. 2008); the Medical Image Analysis Tutorial's contamination=0.1."""
 
     _parameter_constraints = {
         "contamination": [Interval(float, 0, 0.5, closed="right")],

@@ -1,9 +1,9 @@
-"""PCA reconstruction-error outliers (seed 003).
+"""PCA reconstruction-error outliers (Malheiros, n.d.).
 
 Project on the first principal components, map back, and score each sample by its
 mean squared reconstruction error: samples the main directions of the collection do
 not explain are outlying. The ``contamination`` fraction with the largest error is
-flagged. The seed keeps 99 % of the variance of raw pixels; embeddings spread their
+flagged. Malheiros keeps 99 % of the variance of raw pixels; embeddings spread their
 noise over every dimension, so the default keeps a fixed 50 components (a float in
 (0, 1) keeps that fraction of the variance instead). Fit on the full embedding,
 not on PCA-reduced features.

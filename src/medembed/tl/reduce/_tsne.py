@@ -17,7 +17,7 @@ class TSNEReducer(BaseReducer):
     """t-SNE through openTSNE: Barnes-Hut below 10,000 points, FFT-accelerated
     interpolation (Linderman et al. 2019) from there on.
 
-    Same objective as the tutorial's ``sklearn.manifold.TSNE(perplexity=30)``, with
+    Same objective as the Medical Image Analysis Tutorial's ``sklearn.manifold.TSNE(perplexity=30)``, with
     PCA initialisation and openTSNE's default exaggeration schedule; it scales to
     10^5+ points where sklearn's Barnes-Hut does not.
 

@@ -9,7 +9,7 @@ from .._base import BaseReducer, cap_param, require_samples
 
 
 class UMAPReducer(BaseReducer):
-    """UMAP (McInnes et al. 2018); the tutorial's n_neighbors=15, min_dist=0.1.
+    """UMAP (McInnes et al. 2018); the Medical Image Analysis Tutorial's n_neighbors=15, min_dist=0.1.
 
     ``fit(X, knn=graph)`` hands UMAP the shared kNN graph (``precomputed_knn``) so it
     skips its own neighbour search; UMAP counts each point as its own first
