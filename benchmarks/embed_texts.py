@@ -1,6 +1,6 @@
 """Benchmark: the tutorial's text loop vs ``embed_texts`` on SLAKE-format QA texts (CPU).
 
-Tutorial loop (seed 002): every QA text ``"{question} {answer}"``, batches of 32, each
+Tutorial loop (Medical Image Analysis Tutorial, n.d.): every QA text ``"{question} {answer}"``, batches of 32, each
 padded to the full 256 tokens, no de-duplication. Ours: ``embed_texts`` (each distinct
 string once, sorted by token length, each batch padded to its longest text, batch 64).
 

@@ -58,7 +58,7 @@ DATASETS = {
     "aniso": (9, 0.2, "std=0.16", "std=0.08"),
 }
 
-#: seed Table 1, MLP trained on the harder level, tested on the harder level:
+#: Gigli et al. (2021) Table 1, MLP trained on the harder level, tested on the harder level:
 #: (ARI@k, sd), (Purity@k, sd), (NMI@k, sd)
 PAPER = {
     "circles": ((0.919, 0.18), (0.972, 0.0848), (0.895, 0.187)),
@@ -175,7 +175,7 @@ def main(argv=None):
     hyphc_clouds = args.hyphc_clouds if args.hyphc_clouds is not None else (3 if args.quick else 10)
     t_all = time.perf_counter()
     failures = []
-    print(f"Seed 000 Table 1 protocol: {n_train} train / {n_val} val / {n_test} test clouds, "
+    print(f"Gigli et al. Table 1 protocol: {n_train} train / {n_val} val / {n_test} test clouds, "
           f"200-300 points, 30% labels, {epochs} epochs max\n")
     for name in args.datasets:
         k, margin, hard_desc, _ = DATASETS[name]

@@ -21,7 +21,7 @@ clusterings, which have their own benchmarks).
 
 Prints per-stage seconds, current and peak RSS, and ARI on the planted clusters
 (inliers only; noise counts as its own label). Then, on a 20,000-point subset, the
-time of our kNN/t-SNE/UMAP against the tutorial's calls (sklearn TSNE, UMAP that
+time of our kNN/t-SNE/UMAP against the Medical Image Analysis Tutorial's calls (sklearn TSNE, UMAP that
 searches its own neighbours) in the same process.
 
     python benchmarks/scale.py              # 100,000 points (about 15 min on 2 cores)

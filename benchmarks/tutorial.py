@@ -1,6 +1,6 @@
-"""Tutorial benchmark: the tutorial's nine analysis calls against the default config's.
+"""Tutorial benchmark: the Medical Image Analysis Tutorial's nine analysis calls against the default config's.
 
-The tutorial (seed 002) runs, on the image embeddings: ``normalize``, DBSCAN(eps=0.5,
+The tutorial (Medical Image Analysis Tutorial, n.d.; README References) runs, on the image embeddings: ``normalize``, DBSCAN(eps=0.5,
 min_samples=5), hdbscan.HDBSCAN(min_cluster_size=5, min_samples=3), KMeans(8,
 n_init=10), FINCH, PCA(2), sklearn TSNE(perplexity=30, 1000 iterations),
 umap.UMAP(n_neighbors=15, min_dist=0.1) and HNNE(2). The project's counterparts are

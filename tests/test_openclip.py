@@ -76,7 +76,7 @@ def texts(qa) -> list[str]:
 
 
 def _naive_texts(encoder, texts, batch_size=32):
-    """The tutorial's loop: batches of 32, every text padded to the full context length."""
+    """The Medical Image Analysis Tutorial's loop: batches of 32, every text padded to the full context length."""
     out = []
     with torch.no_grad():
         for i in range(0, len(texts), batch_size):

@@ -1,4 +1,4 @@
-"""Seed clusterers: Mahalanobis k-means, KHM, kernel KHM (seed 001), GMM (003), spectral (004)."""
+"""Mahalanobis k-means, KHM, kernel KHM (Nogueira & Serapião, n.d.), GMM (Malheiros, n.d.), spectral (Ng et al. 2001)."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def test_khm_init_shape_checked(blobs):
 
 
 def test_khm_less_sensitive_to_bad_init_than_kmeans():
-    """Seed 001 / Zhang et al.: from the same bad starts, KHM lands near the truth far more often."""
+    """Nogueira & Serapião / Zhang et al.: from the same bad starts, KHM lands near the truth far more often."""
     X, y = make_blobs(800, centers=5, n_features=2, cluster_std=1.0, random_state=3)
     rng = np.random.default_rng(0)
     ari_km, ari_khm = [], []
@@ -139,7 +139,7 @@ def test_gmm_bic_aic_and_bayesian_choose_k(blobs):
     assert bic.n_components_ == K
     assert set(bic.criterion_scores_) == set(range(2, 8))
     assert adjusted_rand_score(y, bic.labels_) > 0.95
-    # AIC penalises parameters less, so it never picks a simpler mixture than BIC (seed 003)
+    # AIC penalises parameters less, so it never picks a simpler mixture than BIC (Malheiros, n.d.)
     aic = GMMClusterer(k_range=(2, 7), criterion="aic").fit(X)
     assert aic.n_components_ >= K and aic.criterion_scores_ != bic.criterion_scores_
     b = GMMClusterer(k_range=(2, 8), bayesian=True, covariance_type="full").fit(X)
@@ -176,7 +176,7 @@ def test_gmm_auto_covariance_and_mixture_rebuilt_from_artifacts():
     from medembed.tl.cluster._gmm import mixture_artifacts, mixture_from_artifacts
 
     X1, y1 = make_blobs(n_samples=1000, centers=((4, -4), (0, 0)), random_state=42)
-    X1 = X1.dot(np.array([[0.374, 0.95], [0.732, 0.598]]))  # seed 003's sheared blobs
+    X1 = X1.dot(np.array([[0.374, 0.95], [0.732, 0.598]]))  # Malheiros's sheared blobs
     X2, _ = make_blobs(n_samples=250, centers=1, random_state=42)
     X = np.r_[X1, X2 + [6, -8]]
     m = GMMClusterer(k_range=(2, 4), covariance_type="auto").fit(X)

@@ -1,4 +1,4 @@
-"""Outlier detectors from seed 003 (GMM density, PCA reconstruction), kNN distance, LOF, consensus."""
+"""Outlier detectors from Malheiros (n.d.) (GMM density, PCA reconstruction), kNN distance, LOF, consensus."""
 
 from __future__ import annotations
 

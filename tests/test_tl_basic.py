@@ -1,4 +1,4 @@
-"""The tutorial's methods recover planted structure and reject bad parameters."""
+"""The Medical Image Analysis Tutorial's methods recover planted structure and reject bad parameters."""
 
 from __future__ import annotations
 

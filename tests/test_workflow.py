@@ -64,7 +64,7 @@ def test_every_artifact_is_complete_and_aligned(demo_run):
         assert dup["n_pairs"] >= 0 and dup["threshold"] == 0.98
         assert set(metrics["label"].dropna()) == set(labels)
         # Only internal metrics may be undefined, and only for a partition of < 2 clusters
-        # (DBSCAN at the tutorial's eps leaves these features all noise).
+        # (DBSCAN at the Medical Image Analysis Tutorial's eps leaves these features all noise).
         nan = metrics[metrics["value"].isna()]
         assert set(nan["metric"]) <= {"silhouette_cosine", "davies_bouldin"}
         k = metrics[metrics["metric"] == "n_clusters"].set_index("method")["value"]
