@@ -47,7 +47,7 @@ def test_finds_planted_outliers(name, planted):
     X0 = X.copy()
     det = detectors()[name].fit(X)
     assert roc_auc_score(truth, det.scores_) > 0.97
-    assert det.is_outlier_.sum() == 20  # 4 % of 500, the seed's threshold
+    assert det.is_outlier_.sum() == 20  # 4 % of 500, Malheiros's threshold
     assert det.is_outlier_[truth].mean() >= 0.8
     again = detectors()[name].fit(X)
     np.testing.assert_array_equal(det.scores_, again.scores_)
@@ -100,7 +100,7 @@ def test_gmm_density_is_the_seed_rule(planted):
 
 
 def _seed_003_data():
-    """The seed's data set: two sheared blobs and a round one (k=3, full covariances)."""
+    """Malheiros's (n.d.) data set: two sheared blobs and a round one (k=3, full covariances)."""
     X1, _ = make_blobs(n_samples=1000, centers=((4, -4), (0, 0)), random_state=42)
     X1 = X1.dot(np.array([[0.374, 0.95], [0.732, 0.598]]))
     X2, _ = make_blobs(n_samples=250, centers=1, random_state=42)
@@ -110,7 +110,7 @@ def _seed_003_data():
 def test_gmm_density_chooses_k_and_covariance_type_by_bic():
     X = _seed_003_data()
     det = GMMDensityOutliers(k_range=(2, 4)).fit(X)
-    # the seed's search over k in 1..10 and four covariance types finds k=3, full
+    # Malheiros's search over k in 1..10 and four covariance types finds k=3, full
     assert (det.n_components_, det.covariance_type_, det.source_) == (3, "full", "bic")
     assert set(det.bic_) == {(k, t) for k in range(2, 5) for t in ("full", "diag", "tied", "spherical")}
     assert min(det.bic_, key=det.bic_.get) == (3, "full")
