@@ -269,12 +269,17 @@ def table_file(wildcards):
 
 def download_config(dataset):
     """The dataset's download keys; a table download keeps only the keys its config names
-    (the schema's defaults describe SLAKE) and never SLAKE's expected counts."""
+    (the schema's defaults describe SLAKE) and never SLAKE's expected counts; SLAKE's
+    never gets the table download's keys."""
     download = dict(config["datasets"][dataset]["download"])
     if config["datasets"][dataset]["reader"] == "table":
-        named = DOWNLOAD_KEYS[dataset] - {"expected_images", "expected_qa"}
-        download = {k: v for k, v in download.items() if k in named}
-    return download
+        named = DOWNLOAD_KEYS[dataset] - set(medembed_config.SLAKE_DOWNLOAD_KEYS)
+        return {k: v for k, v in download.items() if k in named}
+    return {
+        k: v
+        for k, v in download.items()
+        if k not in medembed_config.TABLE_DOWNLOAD_KEYS
+    }
 
 
 def download_params(wildcards):

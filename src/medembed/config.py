@@ -73,6 +73,9 @@ def check_consistency(config: Mapping) -> None:
 
 #: Readers that can fetch their dataset (``download:``) into resources/datasets/<name>.
 DOWNLOAD_READERS = ("slake", "table")
+#: Download keys of one reader only (the schema gives every download all of them).
+SLAKE_DOWNLOAD_KEYS = ("expected_qa",)
+TABLE_DOWNLOAD_KEYS = ("image_column", "config")
 #: Keys that only the table reader reads.
 TABLE_KEYS = ("table", "root", "path_column", "id_column", "labels", "multilabel", "patient_column", "split_column")
 
