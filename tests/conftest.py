@@ -56,6 +56,16 @@ def make_folder_subset(dest: Path, per_class: int = 10, *, corrupt: bool = True)
     return dest
 
 
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory) -> Path:
+    """Screenshots and figures kept for a human to look at: ``<basetemp>/shots``.
+
+    Under pytest's basetemp (its own folder per run and per xdist worker, the last three
+    runs kept), so parallel or repeated runs never write into each other's files.
+    """
+    return tmp_path_factory.mktemp("shots", numbered=False)
+
+
 @pytest.fixture
 def blobs():
     """Four well separated, L2-normalised Gaussian blobs in 32-d (planted labels)."""

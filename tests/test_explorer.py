@@ -28,9 +28,6 @@ from medembed.explore import (
 )
 from medembed.explore._palette import _srgb_to_lab
 
-SHOTS = Path("/tmp/explorer_shots")
-
-
 # ---- thumbnails ------------------------------------------------------------------------
 
 def test_thumbnail_sprite_index(tmp_path, caplog):
@@ -160,15 +157,14 @@ def browser():
         yield b
 
 
-def _shot(page, tmp_path: Path, name: str) -> Path:
+def _shot(page, tmp_path: Path, name: str, shots: Path) -> Path:
     path = tmp_path / f"{name}.png"
     page.screenshot(path=str(path))
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(path, SHOTS / path.name)
+    shutil.copy(path, shots / path.name)
     return path
 
 
-def test_explorer_in_chromium(small_explorer, browser, tmp_path):
+def test_explorer_in_chromium(small_explorer, browser, tmp_path, shots):
     ex, n, ids = small_explorer, small_explorer["n"], small_explorer["ids"]
     assert ex["built"]["n"] == n and (ex["dir"] / "thumbs" / "sheet_0000.jpg").exists()
     url = (ex["dir"] / "index.html").as_uri()
@@ -194,7 +190,7 @@ def test_explorer_in_chromium(small_explorer, browser, tmp_path):
     crop = np.asarray(Image.open(io_bytes(page.locator("#hover .thumb").screenshot())).convert("L"), np.float32)
     assert crop.std() > 10
     assert "class" in page.locator("#hover").inner_text()
-    _shot(page, tmp_path, "explorer_hover")
+    _shot(page, tmp_path, "explorer_hover", shots)
 
     # click: the point is pinned with its path and its neighbours from the shared graph
     page.mouse.click(p["x"], p["y"])
@@ -207,7 +203,7 @@ def test_explorer_in_chromium(small_explorer, browser, tmp_path):
     page.wait_for_function("Array.from(document.querySelectorAll('#pinned img')).every(im => im.complete && im.naturalWidth > 0)")
     assert ids[i].split("/")[-1] in page.locator("#pinned .path").inner_text()
     page.mouse.move(5, 5)
-    _shot(page, tmp_path, "explorer_pinned")
+    _shot(page, tmp_path, "explorer_pinned", shots)
 
     # colour by a clustering: one legend row per cluster (noise included)
     page.select_option("#color", "hdbscan")
@@ -233,7 +229,7 @@ def test_explorer_in_chromium(small_explorer, browser, tmp_path):
     csv = pd.read_csv(dl.value.path())
     assert sorted(csv["id"]) == sorted(ex["top"]["id"])
     assert {"path", "class", "cluster_kmeans", "score_consensus"} <= set(csv.columns)
-    _shot(page, tmp_path, "explorer_selection")
+    _shot(page, tmp_path, "explorer_selection", shots)
 
     # near-duplicate and split-leak filters hold exactly the sets' members
     page.select_option("#filter", "dup")

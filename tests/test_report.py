@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,6 @@ from conftest import ROOT
 
 from medembed import io, pl, report
 
-SHOTS = Path("/tmp/report_shots")
 CAPTIONS = {p.stem: p.read_text() for p in (ROOT / "report").glob("*.rst")}
 
 
@@ -171,7 +169,7 @@ def _umask() -> int:
     return mask
 
 
-def test_report_in_chromium(small_report):
+def test_report_in_chromium(small_report, shots):
     """The page loads in headless Chromium with no console error; every image decodes."""
     out, kw = small_report
     report.write_report(out, **kw)
@@ -181,13 +179,12 @@ def test_report_in_chromium(small_report):
         widths = page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
         tables = page.evaluate("document.querySelectorAll('table.m').length")
         best = page.evaluate("getComputedStyle(document.querySelector('td.best')).backgroundColor")
-        SHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(out.parent / "report.png"), full_page=True)
         page.close()
     assert errors == []
     assert n_img == 4 and all(w > 0 for w in widths)
     assert tables >= 3 and best != "rgba(0, 0, 0, 0)"
-    shutil.copy(out.parent / "report.png", SHOTS / "report_unit.png")
+    shutil.copy(out.parent / "report.png", shots / "report_unit.png")
 
 
 def test_inline_budget_links_the_rest(small_report):

@@ -13,7 +13,6 @@ import yaml
 from browser import chromium, open_page
 from conftest import snakemake
 
-SHOTS = Path("/tmp/report_shots")
 ENC = "efficientnet_lite0"
 
 
@@ -52,7 +51,7 @@ def test_report_shows_every_figure_and_is_small(demo_run):
         assert f"<td>{stage}</td>" in text, stage
 
 
-def test_report_in_chromium(demo_run, tmp_path):
+def test_report_in_chromium(demo_run, tmp_path, shots):
     _, work = demo_run
     page_file = work / "results/report.html"
     with chromium() as browser:
@@ -61,18 +60,17 @@ def test_report_in_chromium(demo_run, tmp_path):
         links = page.evaluate("Array.from(document.querySelectorAll('ul.links a')).map(a => a.href)")
         # in parts: Chromium repeats the top of a page taller than its texture limit (16k px)
         height = page.evaluate("document.body.scrollHeight")
-        shots = []
+        pages = []
         for k, y in enumerate(range(0, height, 10000)):
-            shots.append(tmp_path / f"report_{k}.png")
-            page.screenshot(path=str(shots[-1]), full_page=True,
+            pages.append(tmp_path / f"report_{k}.png")
+            page.screenshot(path=str(pages[-1]), full_page=True,
                             clip={"x": 0, "y": y, "width": 1300, "height": min(10000, height - y)})
         page.close()
     assert errors == []
     assert len(widths) >= 16 and all(w > 0 for w in widths)
     assert links and all(Path(re.sub("^file://", "", u)).is_file() for u in links)
-    SHOTS.mkdir(exist_ok=True)
-    for shot in shots:
-        shutil.copy(shot, SHOTS / f"report_demo_run_{shot.stem.split('_')[1]}.png")
+    for shot in pages:
+        shutil.copy(shot, shots / f"report_demo_run_{shot.stem.split('_')[1]}.png")
 
 
 def test_snakemake_report_contains_every_figure(demo_run, tmp_path):
