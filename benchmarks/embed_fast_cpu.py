@@ -17,13 +17,10 @@ the first 256 images of each job and logs the result.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from embed_images import DEMO, build_random_biomedclip  # noqa: E402
+from embed_images import DEMO, build_random_biomedclip
 
 
 def main() -> None:

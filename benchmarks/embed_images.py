@@ -23,17 +23,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import from_tests
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo" / "slake-mini"
 
 # The same WordPiece vocabulary builder as the tiny test model (PubMedBERT's is unreachable).
-sys.path.insert(0, str(ROOT / "tests"))
-from openclip_fixture import build_vocab  # noqa: E402
+build_vocab = from_tests("hub_fixtures", "openclip_fixture").build_vocab
 
 #: BiomedCLIP's open_clip_config.json (model_cfg + preprocess_cfg), text tower made local.
 BIOMEDCLIP_CONFIG = {

@@ -25,13 +25,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from embed_images import DEMO, ROOT, build_random_biomedclip  # noqa: E402
+from embed_images import DEMO, ROOT, build_random_biomedclip
 
 N_FULL = 14028
 

@@ -27,21 +27,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import from_tests
+
+from medembed import io
+from medembed.explore import build_explorer, make_thumbnails
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
-sys.path.insert(0, str(ROOT / "tests"))
-
-from browser import chromium, open_page  # noqa: E402
-
-from medembed import io  # noqa: E402
-from medembed.explore import build_explorer, make_thumbnails  # noqa: E402
+_browser = from_tests("browser")
+chromium, open_page = _browser.chromium, _browser.open_page
 
 
 class _Graph:

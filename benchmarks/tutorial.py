@@ -38,7 +38,6 @@ anything, pessimistic.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -46,13 +45,12 @@ from pathlib import Path
 import numpy as np
 import psutil
 import yaml
+from scale import ari_kmeans_on_map, make_embeddings, method_params, planted_ari
 from threadpoolctl import threadpool_limits
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import ari_kmeans_on_map, make_embeddings, method_params, planted_ari  # noqa: E402
+from medembed import pp, registry, tl
 
-from medembed import pp, registry, tl  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 #: The tutorial's calls, in its order: (name, stage of our counterpart).
 CALLS = [

@@ -25,6 +25,20 @@ threadpool_limits(1)
 DEMO = ROOT / "data" / "demo"
 
 
+def from_benchmarks(*names: str):
+    """The benchmark module ``names[-1]`` (after its sibling dependencies ``names[:-1]``), loaded
+    from its file by ``benchmarks/_common.py``, the one home of what tests and benchmarks share."""
+    import importlib.util
+
+    common = sys.modules.get("_common")
+    if common is None:
+        spec = importlib.util.spec_from_file_location("_common", ROOT / "benchmarks" / "_common.py")
+        common = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(common)
+        sys.modules["_common"] = common
+    return common.from_benchmarks(*names)
+
+
 def make_slake_subset(dest: Path, per_modality: int = 8) -> Path:
     """A SLAKE-layout copy with ``per_modality`` images of each modality and their QA records."""
     qa = json.loads((DEMO / "slake-mini" / "train.json").read_text())

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hub_fixtures import put_in_cache as _put_in_cache  # noqa: E402
+from hub_fixtures import put_in_cache as _put_in_cache
 
 TINY_REPO = "medembed-test/tiny-biomedclip"
 TINY_TEXT_REPO = "medembed-test/tiny-pubmedbert"

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import from_benchmarks
 
 from medembed import registry
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
 DENSITY = ("hdbscan",)  # dbscan reads the shared graph for eps: auto (registry.USES_KNN)
 
 
@@ -28,7 +27,7 @@ def test_shipped_configs_put_density_clusterers_on_pca_or_the_graph(name):
 
 
 def test_tutorial_benchmark_quick_recovers_planted_clusters():
-    import tutorial
+    tutorial = from_benchmarks("scale", "tutorial")
 
     lines = []
     res = tutorial.run(n=600, d=32, k=4, warmup=0, skip=("tsne",), out=lines.append)

@@ -10,13 +10,19 @@ import hashlib
 import json
 import os
 import stat
-import sys
 import time
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hub_fixtures import (  # noqa: E402
+    IMAGE_DATASET_REPO,
+    MEDNIST_CLASSES,
+    build_tiny_image_dataset,
+    offline_hub,
+    tiny_image_dataset_files,
+)
 
 from medembed.datasets._download import (
     MARKER,
@@ -26,15 +32,6 @@ from medembed.datasets._download import (
     fetch_slake,
 )
 from medembed.datasets._slake import read_qa, read_slake
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hub_fixtures import (  # noqa: E402
-    IMAGE_DATASET_REPO,
-    MEDNIST_CLASSES,
-    build_tiny_image_dataset,
-    offline_hub,
-    tiny_image_dataset_files,
-)
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "slake-mini"
 N_IMG, N_QA = 120, 2688

@@ -17,15 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
-from medembed import registry
-from medembed._hub import ModelUnavailableError
-from medembed.embed import embed_images, make_encoder
-from medembed.embed._fast import FastPath
-from medembed.embed._preprocess import TFLITE, Preprocess, resize_image
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hub_fixtures import (  # noqa: E402
     RAD_DINO_MEAN,
     RAD_DINO_STD,
@@ -33,6 +24,13 @@ from hub_fixtures import (  # noqa: E402
     build_tiny_timm,
     offline_hub,
 )
+from PIL import Image
+
+from medembed import registry
+from medembed._hub import ModelUnavailableError
+from medembed.embed import embed_images, make_encoder
+from medembed.embed._fast import FastPath
+from medembed.embed._preprocess import TFLITE, Preprocess, resize_image
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 

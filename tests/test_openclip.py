@@ -18,15 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from openclip_fixture import build_tiny_openclip, make_local_model_dir  # noqa: E402
 
 from medembed.datasets._slake import read_qa, read_slake
 from medembed.embed import Encoder, embed_images, make_encoder
 from medembed.embed._openclip import ModelUnavailableError, OpenCLIPEncoder
 from medembed.embed._texts import build_qa_texts, embed_texts, mean_text_embedding
 from medembed.embed._zeroshot import zero_shot, zero_shot_accuracy
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from openclip_fixture import build_tiny_openclip, make_local_model_dir  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "slake-mini"
 LONG = " ".join(["what abnormality is seen in the left lung of this chest x-ray image"] * 12)
