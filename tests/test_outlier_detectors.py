@@ -1,4 +1,8 @@
-"""Outlier detectors from Malheiros (n.d.) (GMM density, PCA reconstruction), kNN distance, LOF, consensus."""
+"""Outlier detectors from Malheiros (n.d.) (GMM density, PCA reconstruction), kNN distance, LOF, consensus.
+
+Modules: medembed.tl.outliers._gmm_density, ._pca_error, ._knn, ._consensus (isolation forest
+and the noise detectors: test_tl_basic.py).
+"""
 
 from __future__ import annotations
 

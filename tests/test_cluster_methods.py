@@ -1,4 +1,8 @@
-"""Mahalanobis k-means, KHM, kernel KHM (Nogueira & Serapião, n.d.), GMM (Malheiros, n.d.), spectral (Ng et al. 2001)."""
+"""Mahalanobis k-means, KHM, kernel KHM (Nogueira & Serapião, n.d.), GMM (Malheiros, n.d.), spectral (Ng et al. 2001).
+
+Modules: medembed.tl.cluster._mahalanobis, ._khm, ._gmm, ._spectral (kmeans, dbscan, hdbscan and
+finch: test_tl_basic.py; the HypHC pair: test_hyphc.py).
+"""
 
 from __future__ import annotations
 
