@@ -248,13 +248,17 @@ def _symlink_entry():
     [
         (("../evil.txt", "x"), "'..' path component"),
         (("Slake1.0/imgs/../../../evil.txt", "x"), "'..' path component"),
-        (("/tmp/medembed_abs_evil.txt", "x"), "absolute path"),
+        ("absolute", "absolute path"),  # an absolute member path: <tmp_path>/abs_evil.txt
         (("C:/evil.txt", "x"), "absolute path"),
         ("symlink", "symbolic link"),
     ],
 )
 def test_unsafe_zip_entries_are_rejected(tmp_path, entry, reason):
-    entry = _symlink_entry() if entry == "symlink" else entry
+    absolute = tmp_path / "abs_evil.txt"  # per test, so parallel runs cannot see each other's file
+    if entry == "symlink":
+        entry = _symlink_entry()
+    elif entry == "absolute":
+        entry = (str(absolute), "x")
     z = _zip_demo(tmp_path / "evil.zip", extra=[entry])
     work = tmp_path / "work"
     work.mkdir()
@@ -263,7 +267,7 @@ def test_unsafe_zip_entries_are_rejected(tmp_path, entry, reason):
         fetch_slake(dest, source="local", local_path=z, **DEMO_KW)
     _assert_clean(work, dest)
     assert not (tmp_path / "evil.txt").exists() and not (work / "evil.txt").exists()
-    assert not Path("/tmp/medembed_abs_evil.txt").exists()
+    assert not absolute.exists()
     assert sorted(p.name for p in work.iterdir()) == []
 
 
