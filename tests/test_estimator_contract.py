@@ -10,7 +10,8 @@ scikit-learn's own checks used here (``sklearn.utils.estimator_checks``), becaus
 nothing but the constructor: ``check_parameters_default_constructible``,
 ``check_no_attributes_set_in_init``, ``check_get_params_invariance``, ``check_set_params``,
 ``check_estimator_cloneable``, ``check_estimator_repr``,
-``check_do_not_raise_errors_in_init_or_set_params`` and ``check_mixin_order``.
+``check_do_not_raise_errors_in_init_or_set_params``, ``check_mixin_order``,
+``check_valid_tag_types`` and ``check_estimator_tags_renamed``.
 
 Left out: every check that fits on scikit-learn's own data (``check_estimators_overwrite_params``,
 ``check_dont_overwrite_parameters``, ``check_fit_idempotent``, ``check_fit2d_1sample``, the dtype,
@@ -119,6 +120,8 @@ SK_CHECKS = [
     sk_checks.check_estimator_repr,
     sk_checks.check_do_not_raise_errors_in_init_or_set_params,
     sk_checks.check_mixin_order,
+    sk_checks.check_valid_tag_types,
+    sk_checks.check_estimator_tags_renamed,
 ]
 
 
