@@ -403,7 +403,7 @@ window.addEventListener("mousemove", function (ev) {
   if (ev.target !== ov && ev.target !== glCanvas) { if (S.hover >= 0) showHover(-1); return; }
   showHover(hitAt(q[0], q[1]), q[0], q[1]);
 });
-window.addEventListener("mouseup", function (ev) {
+window.addEventListener("mouseup", function () {
   if (!drag) return;
   var d = drag; drag = null;
   if (!d.moved) { var i = hitAt(d.start[0], d.start[1]); pin(i); return; }
