@@ -505,7 +505,6 @@ def report_layout(wildcards=None, findings=True):
     With ``findings``, the findings heatmaps of datasets with multi-label findings (known
     only once their manifest exists: from an input or params function only).
     """
-    plot_map = config["plot"]["map"]
     layout = []
     for ds in DATASETS:
         d = {
