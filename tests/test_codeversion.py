@@ -32,7 +32,7 @@ def test_transitive_imports_are_followed():
 
 def test_evaluation_reaches_metrics_and_plots_reach_their_module():
     assert "tl/_metrics.py" in _closure("evaluate_clustering.py")
-    assert "pl/_samples.py" in _closure("plot_clustering.py")
+    assert "pl/_samples.py" in _closure("plot_cluster_details.py")
     assert "pl/_samples.py" not in _closure("plot_tree.py")
 
 
