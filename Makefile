@@ -4,10 +4,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 STAMP  := $(VENV)/.installed
+NPM    ?= npm
+# npm ci writes this file last, so it marks a complete node_modules (lint only; tests need no npm).
+JS_STAMP := node_modules/.package-lock.json
 
 CONFIG ?= config/demo.yaml
 
-.PHONY: setup demo run resume test lint report report-zip clean
+.PHONY: setup lint-setup demo run resume test lint report report-zip clean
 
 setup: $(STAMP)
 
@@ -17,6 +20,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $(STAMP)
+
+# ESLint for the explorer's script, pinned in package.json/package-lock.json, into ./node_modules.
+lint-setup: $(JS_STAMP)
+
+$(JS_STAMP): package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
 
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
@@ -40,9 +49,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -v --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-lint: $(STAMP)
+lint: $(STAMP) $(JS_STAMP)
 	$(BIN)/snakefmt --check Snakefile rules/
 	$(BIN)/ruff check src scripts tests benchmarks
+	node_modules/.bin/eslint --max-warnings 0 src/medembed/explore/static eslint.config.js
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
 
 report: $(STAMP)

@@ -411,10 +411,10 @@ def analysis_outputs(wildcards=None):
             for features in FEATURES_OF[(dataset, encoder)]:
                 kw = dict(dataset=dataset, encoder=encoder, features=features)
                 out += expand(rules.gather_metrics.output.table, **kw)
-                out += expand(rules.plot_clusters.output.png, **kw)
+                out += expand(rules.plot_cluster_maps.output.png, **kw)
                 out += expand(rules.plot_reductions.output.png, **kw)
                 out += expand(
-                    rules.plot_clustering.output.samples, **kw, method=CLUSTER
+                    rules.plot_cluster_details.output.samples, **kw, method=CLUSTER
                 )
                 out += expand(rules.plot_tree.output.png, **kw, method=TREES)
                 out += expand(rules.find_duplicates.output.summary, **kw)
@@ -505,7 +505,6 @@ def report_layout(wildcards=None, findings=True):
     With ``findings``, the findings heatmaps of datasets with multi-label findings (known
     only once their manifest exists: from an input or params function only).
     """
-    plot_map = config["plot"]["map"]
     layout = []
     for ds in DATASETS:
         d = {
@@ -533,7 +532,7 @@ def report_layout(wildcards=None, findings=True):
                 figures = {
                     "metrics": one(rules.plot_metrics.output.png),
                     "reductions": one(rules.plot_reductions.output.png),
-                    "clusters": one(rules.plot_clusters.output.png),
+                    "clusters": one(rules.plot_cluster_maps.output.png),
                     "duplicates": one(rules.plot_duplicates.output.png),
                 }
                 tables = {
@@ -550,11 +549,11 @@ def report_layout(wildcards=None, findings=True):
                     figures["finch"] = one(rules.plot_finch.output.png)
                 per_method = {
                     "contingency": {
-                        m: one(rules.plot_clustering.output.contingency, method=m)
+                        m: one(rules.plot_cluster_details.output.contingency, method=m)
                         for m in CLUSTER
                     },
                     "samples": {
-                        m: one(rules.plot_clustering.output.samples, method=m)
+                        m: one(rules.plot_cluster_details.output.samples, method=m)
                         for m in CLUSTER
                     },
                     "trees": {
@@ -658,7 +657,7 @@ def benchmark_inputs(wildcards):
                     ("cluster", CLUSTER),
                     ("cluster_stability", STABLE),
                     ("detect_outliers", OUTLIERS),
-                    ("plot_clustering", CLUSTER),
+                    ("plot_cluster_details", CLUSTER),
                     ("plot_tree", TREES),
                 ):
                     add(stage, **kw, method=methods)
@@ -667,7 +666,7 @@ def benchmark_inputs(wildcards):
                     "gather_metrics",
                     "find_duplicates",
                     "make_explorer",
-                    "plot_clusters",
+                    "plot_cluster_maps",
                     "plot_reductions",
                     "plot_metrics",
                     "plot_duplicates",

@@ -2,7 +2,7 @@
 # its caption in report/<kind>.rst (the report's one caption source).
 
 
-rule plot_clusters:
+rule plot_cluster_maps:
     input:
         map=map_file,
         labels=all_clusterings,
@@ -20,9 +20,9 @@ rule plot_clusters:
             },
         ),
     log:
-        f"{LOGS}/plot_clusters.log",
+        f"{LOGS}/plot_cluster_maps.log",
     benchmark:
-        f"{BENCH}/plot_clusters.tsv"
+        f"{BENCH}/plot_cluster_maps.tsv"
     group:
         "post-{dataset}-{encoder}-{features}"
     conda:
@@ -32,15 +32,15 @@ rule plot_clusters:
         mem_mb=2000,
         runtime=10,
     params:
-        code=code("plot_clusters.py"),
+        code=code("plot_cluster_maps.py"),
         map_name=config["plot"]["map"],
     script:
-        "../scripts/plot_clusters.py"
+        "../scripts/plot_cluster_maps.py"
 
 
 # One job per clustering draws both of its figures (sample grid, contingency): the two
 # read the same tables, and a job's start-up costs more than either figure.
-rule plot_clustering:
+rule plot_cluster_details:
     input:
         labels=rules.cluster.output.labels,
         manifest=rules.make_manifest.output.manifest,
@@ -71,9 +71,9 @@ rule plot_clustering:
             },
         ),
     log:
-        f"{LOGS}/plot_clustering/{{method}}.log",
+        f"{LOGS}/plot_cluster_details/{{method}}.log",
     benchmark:
-        f"{BENCH}/plot_clustering/{{method}}.tsv"
+        f"{BENCH}/plot_cluster_details/{{method}}.tsv"
     wildcard_constraints:
         method="|".join(CLUSTER),
     group:
@@ -85,11 +85,11 @@ rule plot_clustering:
         mem_mb=2000,
         runtime=10,
     params:
-        code=code("plot_clustering.py"),
+        code=code("plot_cluster_details.py"),
         n_samples=config["plot"]["samples_per_cluster"],
         max_clusters=config["plot"]["max_clusters_shown"],
     script:
-        "../scripts/plot_clustering.py"
+        "../scripts/plot_cluster_details.py"
 
 
 rule plot_reductions:

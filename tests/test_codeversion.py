@@ -32,7 +32,7 @@ def test_transitive_imports_are_followed():
 
 def test_evaluation_reaches_metrics_and_plots_reach_their_module():
     assert "tl/_metrics.py" in _closure("evaluate_clustering.py")
-    assert "pl/_samples.py" in _closure("plot_clustering.py")
+    assert "pl/_samples.py" in _closure("plot_cluster_details.py")
     assert "pl/_samples.py" not in _closure("plot_tree.py")
 
 
@@ -64,6 +64,47 @@ def test_relative_and_function_level_imports(tmp_path, monkeypatch):
         assert after == codeversion.code_version(script)  # an unrelated edit does not
     finally:
         for fn in (codeversion._parse, codeversion.exports, codeversion.direct_imports):
+            fn.cache_clear()
+
+
+def test_the_explorer_job_hashes_its_static_files():
+    """explorer.js and explorer.css are package data, not imports: make_explorer's
+    version must still cover them, or an edit to them would not rerun the explorers."""
+    deps = _closure("make_explorer.py")
+    assert {"explore/_page.py", "explore/static/explorer.js", "explore/static/explorer.css"} <= deps
+    assert "explore/static/explorer.js" not in _closure("cluster.py")
+
+
+def test_declared_package_data_is_hashed(tmp_path, monkeypatch):
+    pkg = tmp_path / "medembed"
+    (pkg / "static").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "_page.py").write_text('PACKAGE_DATA = ("static/a.js",)\n')
+    (pkg / "static" / "a.js").write_text("var a = 1;\n")
+    (pkg / "static" / "other.js").write_text("")
+    script = tmp_path / "job.py"
+    script.write_text("from medembed import _page\n")
+    monkeypatch.setattr(codeversion, "PKG_ROOT", pkg)
+    caches = (codeversion._parse, codeversion.exports, codeversion.direct_imports,
+              codeversion.package_data)
+    for fn in caches:
+        fn.cache_clear()
+    try:
+        got = {str(f.relative_to(pkg)) for f in codeversion.closure(script)}
+        assert got == {"_page.py", "static/a.js"}
+        before = codeversion.code_version(script)
+        (pkg / "static" / "a.js").write_text("var a = 2;\n")
+        assert codeversion.code_version(script) != before  # editing the data file reruns
+        after = codeversion.code_version(script)
+        (pkg / "static" / "other.js").write_text("// edit\n")
+        assert codeversion.code_version(script) == after  # an undeclared file does not
+        (pkg / "_page.py").write_text('PACKAGE_DATA = ("static/gone.js",)\n')
+        for fn in caches:
+            fn.cache_clear()
+        with pytest.raises(FileNotFoundError, match="gone.js"):
+            codeversion.code_version(script)
+    finally:
+        for fn in caches:
             fn.cache_clear()
 
 

@@ -65,3 +65,12 @@ def test_readme_opens_with_demo_and_test_commands_and_ci_runs_the_latter():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+
+
+def test_make_lint_runs_eslint_but_make_test_needs_no_npm():
+    makefile = (ROOT / "Makefile").read_text()
+    rules = dict(re.findall(r"^([\w-]+):([^\n]*(?:\n\t[^\n]*)*)", makefile, flags=re.M))
+    assert "eslint" in rules["lint"] and "JS_STAMP" in rules["lint"]
+    assert "npm" not in rules["test"] and "JS_STAMP" not in rules["test"]
+    assert '"eslint"' in (ROOT / "package.json").read_text()
+    assert "node_modules/" in (ROOT / ".gitignore").read_text().split()

@@ -107,6 +107,14 @@ def test_reducer_keeps_planted_neighbourhoods(blobs, name):
     assert knn.score(Y, y) >= 0.95
 
 
+def test_reducer_transform_refuses_new_data(blobs):
+    """The maps exist for the fitted samples only; transform must not pretend otherwise."""
+    X, _ = blobs
+    model = tl.make_reducer("pca").fit(X)
+    with pytest.raises(NotImplementedError, match="fit_transform"):
+        model.transform(X[:5])
+
+
 def test_tsne_deterministic(blobs):
     X, _ = blobs
     a = tl.make_reducer("tsne", n_iter=250).fit_transform(X)

@@ -208,7 +208,7 @@ def _expected_after_cluster_change(*methods: str) -> set[tuple[str, str]]:
     for ds in CONFIG["datasets"]:
         b = f"results/{ds}/{ENC}/image"
         out |= _metrics_jobs(b) | {
-            ("plot_clusters", f"{b}/figures/clusters.png"),
+            ("plot_cluster_maps", f"{b}/figures/clusters.png"),
             ("make_explorer", f"{b}/explorer"),
         }
         for m in methods:
@@ -216,7 +216,7 @@ def _expected_after_cluster_change(*methods: str) -> set[tuple[str, str]]:
                 ("cluster", f"{b}/cluster/{m}.parquet"),
                 # one scoring job reads every clustering of the feature set
                 ("evaluate_clustering", f"{b}/metrics/clusterings.tsv"),
-                ("plot_clustering", f"{b}/figures/samples/{m}.png"),
+                ("plot_cluster_details", f"{b}/figures/samples/{m}.png"),
             }
             if m == "finch":
                 out.add(("plot_finch", f"{b}/figures/finch.png"))
@@ -283,7 +283,7 @@ def test_editing_a_plotting_module_reruns_only_its_figures(demo_run):
     expected = set(RUN_WIDE)
     for ds in CONFIG["datasets"]:
         b = f"results/{ds}/{ENC}/image/figures/samples"
-        expected |= {("plot_clustering", f"{b}/{m}.png") for m in CONFIG["cluster"]}
+        expected |= {("plot_cluster_details", f"{b}/{m}.png") for m in CONFIG["cluster"]}
     with _edited(wf / "src/medembed/pl/_samples.py"):
         assert _dry_run(wf, work) == expected
 

@@ -19,6 +19,9 @@ How names are followed:
 - Imports inside functions count like top-level ones (they run when the code runs).
 - Methods that the registry loads by name are not visible as imports: the caller names
   them (``extra``), e.g. the clusterer module of the job's ``{method}`` wildcard.
+- Files a module reads as package data (CSS, JavaScript, ...) are not imports: the
+  module lists them, relative to its own directory, in a literal top-level
+  ``PACKAGE_DATA = ("static/x.js", ...)``, and they are hashed together with it.
 - ``medembed.registry`` is not followed: it maps every method name to its module, so
   adding a method would otherwise rerun everything. The job's own registry entry is
   hashed instead (see :func:`medembed.registry.code_version`).
@@ -181,8 +184,28 @@ def direct_imports(path: Path, module: str = "") -> frozenset[str]:
     return frozenset(m for m in found if module_file(m) is not None)
 
 
+@functools.cache
+def package_data(path: Path) -> tuple[Path, ...]:
+    """The data files that the module at ``path`` declares in ``PACKAGE_DATA``.
+
+    Paths are relative to the module's directory; a listed file that does not exist is
+    an error, so a rename cannot silently drop it from the hash.
+    """
+    for node in _parse(path).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "PACKAGE_DATA" for t in targets):
+                files = tuple(path.parent / rel for rel in ast.literal_eval(node.value))
+                missing = [str(f) for f in files if not f.is_file()]
+                if missing:
+                    raise FileNotFoundError(f"{path}: PACKAGE_DATA lists missing {missing}")
+                return files
+    return ()
+
+
 def closure(path: Path, module: str = "", extra: tuple[str, ...] = ()) -> list[Path]:
-    """Every ``medembed`` source file that ``path`` reaches, plus ``extra`` modules, sorted."""
+    """Every ``medembed`` source file that ``path`` reaches, plus ``extra`` modules and
+    the package data those modules declare (``PACKAGE_DATA``), sorted."""
     seen: set[str] = set()
     todo = [*direct_imports(Path(path), module), *extra]
     while todo:
@@ -194,8 +217,9 @@ def closure(path: Path, module: str = "", extra: tuple[str, ...] = ()) -> list[P
         if f is None:
             continue
         todo.extend(direct_imports(f, mod))
-    files = {module_file(m) for m in seen}
-    return sorted(f for f in files if f is not None)
+    files = {f for f in map(module_file, seen) if f is not None}
+    files |= {d for f in files for d in package_data(f)}
+    return sorted(files)
 
 
 def module_name(path: Path) -> str:

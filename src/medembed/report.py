@@ -30,7 +30,6 @@ LOWER_IS_BETTER = frozenset({"davies_bouldin", "noise_fraction"})
 #: Columns that describe, never win (no highlight).
 NOT_RANKED = frozenset({"n_clusters", "n_scored", "stability_ari_min", "n", "rank", "images", "jobs", "dim",
                         "dimension", "n_flagged"})
-CATEGORIES = ("Data", "Embeddings", "Maps", "Clusters", "Outliers", "Duplicates", "Hierarchy", "Metrics", "Run")
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;color:#222}

@@ -60,7 +60,6 @@ from ._slake import SLAKE_SPLITS
 log = logging.getLogger(__name__)
 
 SLAKE_REPO_ID = "BoKelvin/SLAKE"
-SLAKE_HUB_FILES = ("imgs.zip", "train.json", "validation.json", "test.json")
 SLAKE_N_IMAGES = 642
 SLAKE_N_QA = 14028
 SOURCES = ("hub", "local")

@@ -29,9 +29,8 @@ INTERPOLATIONS = {
     "lanczos": Image.Resampling.LANCZOS,
     "box": Image.Resampling.BOX,
 }
-#: Normalisations by name: (mean, std) per RGB channel, applied to values in [0, 1].
+#: Normalisations: (mean, std) per RGB channel, applied to values in [0, 1]. ImageNet's:
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-OPENAI_CLIP = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
 #: TF-lite EfficientNet: (x*255 - 127) / 128.
 TFLITE = ((127 / 255,) * 3, (128 / 255,) * 3)
 

@@ -21,7 +21,6 @@ NOISE_COLOR = "#9e9e9e"
 #: The colour of the groups beyond the legend cap (one "other" entry): pale, not grey (noise).
 OTHER_COLOR = "#d9c7a7"
 MAX_LEGEND = 20
-BEST_EDGE = "black"
 
 
 def category_colors(n: int) -> np.ndarray:

@@ -98,10 +98,17 @@ class BaseClusterer(ClusterMixin, _Checked):
 
 
 class BaseReducer(TransformerMixin, _Checked):
-    """Reducer: ``fit(X)`` sets ``embedding_`` of shape (n_samples, n_components)."""
+    """Reducer: ``fit(X)`` sets ``embedding_`` of shape (n_samples, n_components).
 
-    def transform(self, X=None):  # noqa: ARG002 - non-parametric maps
-        return self.embedding_
+    The maps are computed for the fitted samples only (t-SNE, UMAP and h-NNE as used
+    here keep no model of new data): use :meth:`fit_transform` or ``embedding_``.
+    """
+
+    def transform(self, X):
+        """Not supported: these maps cannot place new samples (raises NotImplementedError)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} maps only the samples it was fitted on: use "
+            "fit_transform(X), or embedding_ after fit(X); it cannot transform new data")
 
     def fit_transform(self, X, y=None):
         return self.fit(X, y).embedding_

@@ -1,4 +1,4 @@
-"""Rule plot_clusters: every clustering drawn on one 2-D map."""
+"""Rule plot_cluster_maps: every clustering drawn on one 2-D map."""
 
 from typing import TYPE_CHECKING
 

@@ -1,4 +1,4 @@
-"""Rule plot_clustering: one clustering's figures, a grid of sample images per cluster and
+"""Rule plot_cluster_details: one clustering's figures, a grid of sample images per cluster and
 its clusters x each known label as counts (contingency)."""
 
 from typing import TYPE_CHECKING
