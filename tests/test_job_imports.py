@@ -1,4 +1,5 @@
-"""What each job script really imports: no torch in the jobs that run no model.
+"""What each job script really imports (no torch in the jobs that run no model), and how
+runtime settings reach the jobs (one list of runtime keys, one way in).
 
 A job pays for every module it imports (torch alone costs seconds and ~600 MB of RSS),
 so a job that only gathers arrays or fits a scikit-learn model must not reach torch
@@ -124,3 +125,57 @@ def test_no_torch_in_jobs_that_run_no_model():
     assert not offenders, f"job scripts that run no model import torch (script: where): {offenders}"
     # The probe sees torch where it is imported (and the allow-list is not stale).
     assert set(asked) == IMPORTS_TORCH, f"no longer imports torch, drop from IMPORTS_TORCH: {IMPORTS_TORCH - set(asked)}"
+
+
+# ----------------------------------------------------------------------------- runtime settings
+
+
+def _py_files():
+    return sorted((ROOT / "src" / "medembed").rglob("*.py")) + SCRIPTS
+
+
+def test_method_runtime_keys_are_listed_once():
+    """registry.RUNTIME_KEYS holds the method runtime keys; no other file keeps a copy."""
+    from medembed import registry
+
+    keys = registry.RUNTIME_KEYS["method"]
+    assert registry.THREAD_KEYS <= keys
+    copies, thread_literals = [], []
+    for path in _py_files():
+        rel = path.relative_to(ROOT).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(), filename=rel)):
+            if isinstance(node, ast.Set | ast.List | ast.Tuple):
+                names = {e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+                if len(names & keys) >= 2 and rel != "src/medembed/registry.py":
+                    copies.append(f"{rel}:{node.lineno}")
+            elif isinstance(node, ast.Constant) and node.value == "core_dist_n_jobs":
+                thread_literals.append(rel)
+    assert not copies, f"a second list of runtime keys (import registry.RUNTIME_KEYS instead): {copies}"
+    # Named only where it is defined (the registry) and by the estimator that takes it.
+    assert set(thread_literals) <= {"src/medembed/registry.py", "src/medembed/tl/cluster/_hdbscan.py"}, thread_literals
+
+
+def test_threads_and_runtime_keys_reach_methods_as_the_registry_says():
+    from medembed import registry, tl
+    from medembed.tl import _api
+    from medembed.workflow import job_settings
+
+    settings = job_settings({"settings": '{"device": "cpu"}'}, threads=3)
+    assert settings == {"device": "cpu", **dict.fromkeys(registry.THREAD_KEYS, 3)}
+    assert _api.RUNTIME_PARAMS == registry.RUNTIME_KEYS["method"]
+    model = tl.make_clusterer("hdbscan", runtime=settings, min_cluster_size=5)
+    assert model.core_dist_n_jobs == 3
+    assert not set(tl.result_params(model)) & registry.RUNTIME_KEYS["method"]
+
+
+def test_scripts_pass_runtime_settings_one_way():
+    """Method jobs hand ``job_settings(resources, threads)`` to the package as ``runtime=``
+    (tl.make_* and tl.stability filter it per method); no script filters it itself."""
+    for script in SCRIPTS:
+        tree = ast.parse(script.read_text(), filename=script.name)
+        as_runtime = {id(k.value) for k in ast.walk(tree) if isinstance(k, ast.keyword) and k.arg == "runtime"}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "runtime_params":
+                raise AssertionError(f"{script.name}:{node.lineno}: pass runtime= instead of tl.runtime_params")
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "job_settings" and len(node.args) == 2:
+                assert id(node) in as_runtime, f"{script.name}:{node.lineno}: pass job_settings(...) as runtime="
