@@ -179,3 +179,49 @@ def test_scripts_pass_runtime_settings_one_way():
                 raise AssertionError(f"{script.name}:{node.lineno}: pass runtime= instead of tl.runtime_params")
             if isinstance(node, ast.Call) and ast.unparse(node.func) == "job_settings" and len(node.args) == 2:
                 assert id(node) in as_runtime, f"{script.name}:{node.lineno}: pass job_settings(...) as runtime="
+
+
+# ----------------------------------------------------------------------------- the shard plan
+
+
+def _smk_functions(path: Path, names) -> str:
+    """The source of the top-level ``def``s ``names`` of a .smk file (plain Python)."""
+    text, out = path.read_text(), []
+    for name in names:
+        start = text.index(f"\ndef {name}(") + 1
+        end = text.find("\n\n\n", start)
+        end = len(text) if end == -1 else end
+        out.append(text[start:end])
+    return "\n\n\n".join(out)
+
+
+def test_shard_plan_is_read_through_io_once(tmp_path):
+    """common.smk reads the plan TSV through medembed.io: keys of decimal digits (or with an
+    'e' that reads as a float) stay text and match their shard; no rule parses it by hand."""
+    from types import SimpleNamespace as NS
+
+    import pandas as pd
+
+    from medembed import io
+
+    common = ROOT / "rules" / "common.smk"
+    for smk in sorted((ROOT / "rules").glob("*.smk")):
+        assert '.split("\\t")' not in smk.read_text(), f"{smk.name} parses a TSV by hand; use medembed.io"
+    keys = ["1234567890123456", "00000000000000e1", "0a1b2c3d4e5f6a7b"]
+    plan = tmp_path / "plan.tsv"
+    io.write_table(plan, pd.DataFrame({"shard": keys, "start": [0, 250, 500], "stop": [250, 500, 760],
+                                       "n_images": [250, 250, 260]}))
+    ns = {
+        "medembed_io": io,
+        "checkpoints": NS(plan_shards=NS(get=lambda dataset: NS(output=NS(plan=str(plan))))),
+        "rules": NS(embed_shard=NS(output=NS(emb="{dataset}/{encoder}/{shard}.npz"))),
+        "expand": lambda pattern, **kw: [pattern.format(**{**kw, "shard": s}) for s in kw["shard"]],
+    }
+    exec(_smk_functions(common, ["shard_plan", "shard_runtime", "image_shards", "shard_keys"]), ns)
+    assert ns["shard_keys"]("demo") == keys
+    assert ns["image_shards"](NS(dataset="d", encoder="e")) == [f"d/e/{k}.npz" for k in keys]
+    assert [ns["shard_runtime"](NS(shard=k), NS(plan=str(plan))) for k in keys] == [12, 12, 12]
+    assert ns["shard_runtime"](NS(shard="ffffffffffffffff"), NS(plan=str(plan))) == 120
+    for name in ("shard_runtime", "image_shards", "shard_keys"):  # one reader, used by all three
+        body = _smk_functions(common, [name])
+        assert "shard_plan(" in body or "shard_keys(" in body, name
