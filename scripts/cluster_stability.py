@@ -17,9 +17,9 @@ with job_logging(snakemake.log[0]) as log:
     runs = snakemake.params.runs
     result = tl.stability(
         snakemake.wildcards.method,
-        {**snakemake.params.kwargs, **tl.runtime_params("cluster", snakemake.wildcards.method,
-                                                          job_settings(snakemake.resources, snakemake.threads))},
+        snakemake.params.kwargs,
         feats.X,
+        runtime=job_settings(snakemake.resources, snakemake.threads),
         labels=labels,
         n_runs=runs["n_runs"],
         subsample=runs["subsample"],

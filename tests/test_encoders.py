@@ -327,7 +327,8 @@ def test_pixels_gather_step_does_not_import_torch(paths):
         "import sys, numpy as np; from medembed.embed import make_encoder; from PIL import Image;"
         f"e = make_encoder('pixels', size=8); paths = {paths[:4]!r};"
         "raw = e.transform_images([Image.open(p) for p in paths]);"
-        "Z = e.finalize(raw); print(Z.shape, 'torch' in sys.modules)"
+        "Z = e.finalize(raw); from medembed.embed import check_finite; check_finite(Z, paths);"
+        "print(Z.shape, 'torch' in sys.modules)"
     )
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]

@@ -79,6 +79,9 @@ OUTLIERS_FROM_CLUSTER: dict[str, str] = {
 #: that clusterer runs on the same features; value = cluster method name (Malheiros, n.d.).
 OUTLIERS_FROM_MODEL: dict[str, str] = {"gmm_density": "gmm"}
 
+#: Estimator parameters a job sets from its rule's ``threads`` (:func:`medembed.workflow.job_settings`).
+THREAD_KEYS = frozenset({"n_jobs", "core_dist_n_jobs"})
+
 #: Config keys that change how a job runs but not what it computes. They reach jobs as
 #: snakemake ``resources`` (never ``params``), so changing them reruns nothing. Keyed by
 #: the config section they sit in; "method" applies to every reduce/cluster/outliers entry.
@@ -89,7 +92,7 @@ RUNTIME_KEYS: dict[str, frozenset[str]] = {
     "download": frozenset(
         {"timeout", "expected_images", "expected_qa", "lock_file", "max_unpacked_mb", "max_ratio", "max_members"}
     ),
-    "method": frozenset({"device", "progress", "n_jobs", "core_dist_n_jobs"}),
+    "method": frozenset({"device", "progress"}) | THREAD_KEYS,
 }
 
 

@@ -16,6 +16,8 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from .registry import THREAD_KEYS
+
 log = logging.getLogger("medembed")
 
 
@@ -61,7 +63,7 @@ def job_settings(resources, threads: int | None = None) -> dict:
     raw = getattr(resources, "settings", None) if not isinstance(resources, dict) else resources.get("settings")
     out = json.loads(raw) if raw else {}
     if threads is not None:  # the rule's threads decide a method's parallelism
-        out["n_jobs"] = out["core_dist_n_jobs"] = max(1, int(threads))
+        out.update(dict.fromkeys(sorted(THREAD_KEYS), max(1, int(threads))))
     return out
 
 

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from ..datasets import load_image
+from ._arrays import l2_normalize
 from ._base import Encoder
 
 log = logging.getLogger(__name__)
@@ -29,22 +30,6 @@ class ImageDataset(Dataset):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         return self.transform(load_image(self.paths[i], **self.decode))
-
-
-def check_finite(X: np.ndarray, ids) -> None:
-    """Raise one line naming the images whose embedding has a NaN or infinite value."""
-    bad = ~np.isfinite(X).all(axis=1)
-    if bad.any():
-        names = np.asarray(ids).astype(str)[bad]
-        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-        raise ValueError(f"{len(names)} image(s) gave a NaN or infinite embedding: {shown}")
-
-
-def l2_normalize(X: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    if (norms == 0).any():
-        raise ValueError(f"{int((norms == 0).sum())} embeddings are all zeros; cannot normalise")
-    return (X / norms).astype(np.float32)
 
 
 def embed_images(

@@ -18,11 +18,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
-from tqdm.auto import tqdm
 
+from ._arrays import l2_normalize
 from ._base import Encoder
-from ._images import l2_normalize
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +42,9 @@ def embed_texts(encoder: Encoder, texts: Sequence[str], batch_size: int = 64) ->
     (see :class:`~medembed.embed._openclip.OpenCLIPEncoder`) texts are sorted by token count
     and padded per batch; the result does not depend on ``batch_size`` beyond rounding.
     """
+    import torch  # here, not at the top: build_qa_texts and mean_text_embedding need no torch
+    from tqdm.auto import tqdm
+
     _check_text_encoder(encoder)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} must be an integer >= 1")

@@ -54,7 +54,7 @@ def make_outlier_detector(name: str, *, runtime: dict | None = None, **params) -
 
 
 #: Estimator parameters that do not change a result: left out of the written params.
-RUNTIME_PARAMS = frozenset({"n_jobs", "core_dist_n_jobs", "device", "progress"})
+RUNTIME_PARAMS = registry.RUNTIME_KEYS["method"]
 
 
 def result_params(model) -> dict:

@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
 from .. import registry
-from ._api import make_clusterer
+from ._api import make_clusterer, runtime_params
 from ._base import NOT_APPLICABLE, NotApplicable
 
 
@@ -43,18 +43,20 @@ def _fit_labels(name: str, params: dict, X, labels, knn):
 
 
 def stability(name: str, params: dict | None, X, *, knn=None, labels=None, n_runs: int = 3,
-              subsample: float = 0.8, random_state: int = 0, reference=None) -> dict:
+              subsample: float = 0.8, random_state: int = 0, reference=None, runtime: dict | None = None) -> dict:
     """Mean pairwise ARI between ``n_runs`` runs of clusterer ``name`` with ``params``.
 
     ``knn``: the shared kNN graph, passed to every seeded run (subsample runs search their
     own neighbours: the graph's rows do not subset). ``labels``: the known labels for a
     semi-supervised method. ``reference``: the labels of the fit with ``params`` as given
     (the cluster job's output, in ``X``'s row order); a seeded method takes it as its first
-    run instead of refitting it. Subsample runs ignore it. Returns ``{"method", "scheme"
+    run instead of refitting it. Subsample runs ignore it. ``runtime``: the job's runtime
+    settings (n_jobs, device, ...), applied where the method accepts them, as in
+    :func:`~medembed.tl.make_clusterer`. Returns ``{"method", "scheme"
     ("seeds" or "subsample"), "n_runs", "ari_mean", "ari_min", "ari_pairs"}``, or
     ``{"method", "scheme", "n_runs", "not_applicable"}`` (see the module's docstring).
     """
-    params = dict(params or {})
+    params = {**dict(params or {}), **runtime_params("cluster", name, runtime)}
     X = np.asarray(X)
     n = X.shape[0]
     if n_runs < 2:
