@@ -57,6 +57,8 @@ BLANK_POLICIES = ("negative", "ignore")
 _DELIMITERS = ",;\t|"
 _SNIFF_BYTES = 1 << 16
 _MAX_NAMED = 10
+#: The skip reason of a listed file that is not on disk (``strict`` stops on these).
+NOT_ON_DISK = "listed in the table but not on disk"
 #: An image extension at the end of a path (any case): ids are paths without it.
 _IMAGE_SUFFIX = re.compile(
     "(?i)(" + "|".join(re.escape(e) for e in sorted(IMAGE_EXTENSIONS, key=len, reverse=True)) + ")$"
@@ -256,7 +258,7 @@ def _on_disk(rels: Sequence[str], root: Path) -> tuple[dict[str, str | None], in
             rel = f"{d}/{name}" if d else name
             e = entries.get(name)
             if e is None:
-                problems[rel] = "listed in the table but not on disk"
+                problems[rel] = NOT_ON_DISK
             elif e.is_symlink():
                 real = os.path.realpath(e.path)
                 if not os.path.exists(real):
@@ -404,7 +406,7 @@ def read_table_dataset(
                          " (paths that differ only in their extension; set id_column)"))
 
     problems, n_unlisted = _on_disk(ok_rels, root)
-    missing = [r for r in ok_rels if problems[r] == "listed in the table but not on disk"]
+    missing = [r for r in ok_rels if problems[r] == NOT_ON_DISK]
     if strict and missing:
         raise TableError(
             f"table {table}: {len(missing)} listed file(s) not on disk under {root} (strict: true): "
