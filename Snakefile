@@ -29,8 +29,11 @@ include: "rules/explore.smk"
 include: "rules/report.smk"
 
 
+# Every output the declaration lists (medembed._graph.STAGES) and the report; the
+# findings outputs wait for the manifests (an input function).
 rule all:
     default_target: True
     input:
-        final_outputs(),
-        findings=findings_outputs,
+        targets(dynamic=False),
+        rules.make_report.output.html,
+        findings=lambda wildcards: targets(dynamic=True),

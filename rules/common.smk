@@ -10,6 +10,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from medembed import config as medembed_config  # noqa: E402
 from medembed import io as medembed_io  # noqa: E402
+from medembed import _graph as graph  # noqa: E402
 from medembed import fsstate, jobsize, registry  # noqa: E402
 
 # One clear line naming the key for a bad value, then snakemake's own validation,
@@ -24,41 +25,23 @@ DOWNLOAD_KEYS = {
 validate(config, schema="../config/schema.yaml")
 medembed_config.check_consistency(config)
 
+# The job graph, declared once (medembed._graph.STAGES) and expanded over this config:
+# rule all's targets, the report's layout and the run summary's benchmark list.
+PLAN = graph.Plan(config)
 # Encoders by id (the {encoder} wildcard): `encoder:` is the one-entry form of `encoders:`.
-ENCODERS = medembed_config.encoders(config)
+ENCODERS = PLAN.encoders
 SCRIPTS = Path(workflow.basedir) / "scripts"
-DATASETS = sorted(config["datasets"])
+DATASETS = PLAN.datasets
 FEATURES = config["features"]
-
-
-def has_text_tower(encoder):
-    return ENCODERS[encoder]["name"] in registry.ENCODERS_WITH_TEXT
-
-
-def has_texts(dataset, encoder):
-    """QA texts exist (slake reader) and the encoder can embed them."""
-    return has_text_tower(encoder) and config["datasets"][dataset]["reader"] == "slake"
-
-
 # Encoders analysed in full (the others only enter the encoder comparison).
-ANALYSED = [e for e in ENCODERS if ENCODERS[e].get("analysis", "full") == "full"]
-
-
+ANALYSED = PLAN.analysed
 # Feature sets per dataset and encoder: text-based sets only where texts can be embedded.
-FEATURES_OF = {
-    (ds, enc): [f for f in FEATURES if f == "image" or has_texts(ds, enc)]
-    for ds in DATASETS
-    for enc in ENCODERS
-}
-REDUCE = list(config["reduce"])
-CLUSTER = list(config["cluster"])
-OUTLIERS = list(config.get("outliers", {}))
-TREES = [m for m in CLUSTER if m in registry.HIERARCHICAL]
-STABLE = (
-    CLUSTER
-    if config["stability"]["methods"] == "all"
-    else [m for m in config["stability"]["methods"] if m in CLUSTER]
-)
+FEATURES_OF = PLAN.features_of
+REDUCE = PLAN.methods("reduce")
+CLUSTER = PLAN.methods("cluster")
+OUTLIERS = PLAN.methods("outliers")
+TREES = PLAN.methods("trees")
+STABLE = PLAN.methods("stable")
 
 # Prefix of every analysis result: one folder per dataset, encoder and feature set.
 ANALYSIS = "results/{dataset}/{encoder}/{features}"
@@ -398,38 +381,6 @@ def color_clustering(wildcards):
     )[0]
 
 
-def analysis_outputs(wildcards=None):
-    """Per dataset, encoder and feature set: the figures and tables a person reads."""
-    out = []
-    for dataset in DATASETS:
-        out += expand(rules.compare_encoders.output.table, dataset=dataset)
-        for encoder in ENCODERS:
-            if config.get("zero_shot") and has_text_tower(encoder):
-                out += expand(
-                    rules.zero_shot.output.accuracy, dataset=dataset, encoder=encoder
-                )
-            if encoder not in ANALYSED:
-                continue  # compare_encoders pulls in its probes
-            for features in FEATURES_OF[(dataset, encoder)]:
-                kw = dict(dataset=dataset, encoder=encoder, features=features)
-                out += expand(rules.gather_metrics.output.table, **kw)
-                out += expand(rules.plot_cluster_maps.output.png, **kw)
-                out += expand(rules.plot_reductions.output.png, **kw)
-                out += expand(
-                    rules.plot_cluster_details.output.samples, **kw, method=CLUSTER
-                )
-                out += expand(rules.plot_tree.output.png, **kw, method=TREES)
-                out += expand(rules.find_duplicates.output.summary, **kw)
-                out += expand(rules.make_explorer.output.explorer, **kw)
-                if OUTLIERS:
-                    out += expand(rules.plot_outliers.output.png, **kw)
-                    out += expand(rules.outlier_consensus.output.top, **kw)
-    # the report's figures and tables: the same list make_report reads
-    # (the findings figures are added by rule all's and make_report's input functions)
-    out += [p for p in report_files(None, findings=False) if p not in out]
-    return out
-
-
 def probe_tables(wildcards):
     """Every encoder's probe table of one dataset (the comparison's input)."""
     return [
@@ -439,10 +390,6 @@ def probe_tables(wildcards):
         for enc in ENCODERS
         for feat in FEATURES_OF[(wildcards.dataset, enc)]
     ]
-
-
-def final_outputs():
-    return [*analysis_outputs(), rules.make_report.output.html]
 
 
 # ---- multi-label findings (rules/findings.smk) ----------------------------------------
@@ -473,24 +420,6 @@ def _manifest_findings(path):
     return list(_findings_at(path, Path(path).stat().st_mtime_ns))
 
 
-def findings_outputs(wildcards=None):
-    """Every clustering's findings table, for the analysed encoders of datasets with findings."""
-    out = []
-    for ds in DATASETS:
-        if not dataset_findings(ds):
-            continue
-        for enc in ANALYSED:
-            for feat in FEATURES_OF[(ds, enc)]:
-                out += expand(
-                    rules.cluster_findings.output.table,
-                    dataset=ds,
-                    encoder=enc,
-                    features=feat,
-                    method=CLUSTER,
-                )
-    return out
-
-
 # ---- the report (rules/plot.smk, rules/report.smk) --------------------------------------
 
 
@@ -499,103 +428,35 @@ def finch_labels(wildcards):
     return analysis_expand(rules.cluster.output.labels, wildcards, method="finch")[0]
 
 
-def report_layout(wildcards=None, findings=True):
-    """What the report shows, per dataset and per analysed encoder x feature set.
+def has_findings(dataset):
+    return bool(dataset_findings(dataset))
 
-    One structure gives both make_report's inputs (:func:`report_files`) and its
-    ``layout`` param, so a method removed from the config leaves the report with it.
-    With ``findings``, the findings heatmaps of datasets with multi-label findings (known
-    only once their manifest exists: from an input or params function only).
+
+def output_path(rule, key, wildcards):
+    """The file of output ``key`` of ``rule`` at ``wildcards`` (the rule owns the path)."""
+    return expand(getattr(rules, rule).output[key], **wildcards)[0]
+
+
+def targets(dynamic):
+    """Rule all's targets: every output the declaration lists. ``dynamic``: only those
+    that wait for a manifest (an input function), else only those known at parse time.
     """
-    layout = []
-    for ds in DATASETS:
-        d = {
-            "name": ds,
-            "tables": {
-                "encoders": expand(rules.compare_encoders.output.table, dataset=ds)[0]
-            },
-            "figures": {
-                "encoders": expand(rules.compare_encoders.output.png, dataset=ds)[0]
-            },
-            "zero_shot": {
-                enc: expand(rules.zero_shot.output.accuracy, dataset=ds, encoder=enc)[0]
-                for enc in ENCODERS
-                if config.get("zero_shot") and has_text_tower(enc)
-            },
-            "sections": [],
-        }
-        for enc in ANALYSED:
-            for feat in FEATURES_OF[(ds, enc)]:
-                kw = dict(dataset=ds, encoder=enc, features=feat)
-
-                def one(pattern, **extra):
-                    return expand(pattern, **kw, **extra)[0]
-
-                figures = {
-                    "metrics": one(rules.plot_metrics.output.png),
-                    "reductions": one(rules.plot_reductions.output.png),
-                    "clusters": one(rules.plot_cluster_maps.output.png),
-                    "duplicates": one(rules.plot_duplicates.output.png),
-                }
-                tables = {
-                    "metrics": one(rules.table_metrics.output.html),
-                    "duplicates": one(rules.table_duplicates.output.html),
-                }
-                if OUTLIERS:
-                    figures["outliers"] = one(rules.plot_outliers.output.png)
-                    figures["outlier_gallery"] = one(
-                        rules.plot_outlier_gallery.output.png
-                    )
-                    tables["outliers"] = one(rules.table_outliers.output.html)
-                if "finch" in CLUSTER:
-                    figures["finch"] = one(rules.plot_finch.output.png)
-                per_method = {
-                    "contingency": {
-                        m: one(rules.plot_cluster_details.output.contingency, method=m)
-                        for m in CLUSTER
-                    },
-                    "samples": {
-                        m: one(rules.plot_cluster_details.output.samples, method=m)
-                        for m in CLUSTER
-                    },
-                    "trees": {
-                        m: one(rules.plot_tree.output.png, method=m) for m in TREES
-                    },
-                }
-                if findings and dataset_findings(ds):
-                    per_method["findings"] = {
-                        m: one(rules.cluster_findings.output.png, method=m)
-                        for m in CLUSTER
-                    }
-                    tables["findings"] = one(
-                        rules.cluster_findings.output.table,
-                        method=config["plot"]["color_by"],
-                    )
-                d["sections"].append(
-                    {
-                        "encoder": enc,
-                        "features": feat,
-                        "figures": figures,
-                        "tables": tables,
-                        "per_method": per_method,
-                        "explorer": one(rules.make_explorer.output.explorer),
-                    }
-                )
-        layout.append(d)
-    return layout
+    return [
+        output_path(rule, key, wc)
+        for rule, key, wc in PLAN.targets(findings=has_findings, dynamic=dynamic)
+    ]
 
 
-def _layout_paths(node):
-    if isinstance(node, dict):
-        return [p for k, v in node.items() if k != "name" for p in _layout_paths(v)]
-    if isinstance(node, list):
-        return [p for v in node for p in _layout_paths(v)]
-    return [node] if isinstance(node, str) and "/" in node else []
+def report_layout(wildcards=None):
+    """What make_report shows (its ``layout`` param): one structure gives its inputs too
+    (:func:`report_files`), so a method removed from the config leaves the report with it.
+    Reads the manifests (findings): from an input or params function only."""
+    return PLAN.layout(output_path, findings=has_findings)
 
 
-def report_files(wildcards, findings=True):
+def report_files(wildcards):
     """make_report's input: every figure, table and explorer of :func:`report_layout`."""
-    return _layout_paths(report_layout(findings=findings))
+    return graph.layout_paths(report_layout())
 
 
 def shard_keys(dataset):
@@ -605,91 +466,18 @@ def shard_keys(dataset):
 
 
 def benchmark_inputs(wildcards):
-    """Named inputs of summarize_run (``bench_<rule>``): the benchmark file of every job the
-    run makes, by stage. Mirrors the DAG: a file listed here that no job makes would pull in
-    a job the run does not need, so each stage is listed only where the run makes it."""
+    """Named inputs of summarize_run (``bench_<rule>``): the benchmark file of every job
+    of the declaration (each job the run makes, and only those)."""
     out = {}
-
-    def add(stage, **kw):
-        out.setdefault(f"bench_{stage}", []).extend(
-            expand(getattr(rules, stage).benchmark, **kw)
-        )
-
-    pca_methods = set(config["pca"]["methods"])
-    for ds in DATASETS:
-        if "download" in config["datasets"][ds]:
-            add("download_dataset", dataset=ds)
-        for stage in (
-            "make_manifest",
-            "plan_shards",
-            "make_thumbnails",
-            "compare_encoders",
-        ):
-            add(stage, dataset=ds)
-        keys = shard_keys(ds)
-        for enc in ENCODERS:
-            feats = FEATURES_OF[(ds, enc)]
-            e = dict(dataset=ds, encoder=enc)
-            add("embed_shard", **e, shard=keys)
-            add("embed_images", **e)
-            if set(feats) - {"image"} or (
-                config.get("zero_shot") and has_texts(ds, enc)
-            ):
-                add("embed_texts", **e)
-            if "image_text" in feats:
-                add("combine_features", **e)
-            if config.get("zero_shot") and has_text_tower(enc):
-                add("zero_shot", **e)
-            for feat in feats:
-                kw = dict(**e, features=feat)
-                add("build_knn", **kw)
-                add("probe_embedding", **kw)
-                if enc not in ANALYSED:
-                    plot_map = config["plot"]["map"]
-                    add("reduce", **kw, method=plot_map)
-                    add("evaluate_reduction", **kw, method=plot_map)
-                    if plot_map in pca_methods:
-                        add("compute_pca", **kw)
-                    continue
-                if pca_methods & set(REDUCE + CLUSTER + OUTLIERS):
-                    add("compute_pca", **kw)
-                for stage, methods in (
-                    ("reduce", REDUCE),
-                    ("evaluate_reduction", REDUCE),
-                    ("cluster", CLUSTER),
-                    ("cluster_stability", STABLE),
-                    ("detect_outliers", OUTLIERS),
-                    ("plot_cluster_details", CLUSTER),
-                    ("plot_tree", TREES),
-                ):
-                    add(stage, **kw, method=methods)
-                made = [
-                    "evaluate_clustering",
-                    "gather_metrics",
-                    "find_duplicates",
-                    "make_explorer",
-                    "plot_cluster_maps",
-                    "plot_reductions",
-                    "plot_metrics",
-                    "plot_duplicates",
-                    "table_metrics",
-                    "table_duplicates",
-                ]
-                if OUTLIERS:
-                    made += [
-                        "evaluate_outliers",
-                        "outlier_consensus",
-                        "plot_outliers",
-                        "plot_outlier_gallery",
-                        "table_outliers",
-                    ]
-                if "finch" in CLUSTER:
-                    made.append("plot_finch")
-                for stage in made:
-                    add(stage, **kw)
-                if dataset_findings(ds):
-                    add("cluster_findings", **kw, method=CLUSTER)
+    for rule, wc in PLAN.jobs(shard_keys=shard_keys, findings=has_findings):
+        bench = expand(getattr(rules, rule).benchmark, **wc)
+        out.setdefault(f"bench_{rule}", []).extend(bench)
     return out
+
+
+def report_output(rule, key):
+    """``report()`` arguments of an output (caption, category, labels): declared once."""
+    return graph.report_meta(rule, key)
 
 
 def encoder_feature_files():

@@ -106,10 +106,7 @@ rule zero_shot:
         scores="results/{dataset}/{encoder}/zero_shot.parquet",
         accuracy=report(
             "results/{dataset}/{encoder}/zero_shot_accuracy.tsv",
-            caption="../report/zero_shot.rst",
-            category="Zero-shot",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}"},
+            **report_output("zero_shot", "accuracy"),
         ),
     log:
         "logs/{dataset}/{encoder}/zero_shot.log",

@@ -116,10 +116,7 @@ rule gather_metrics:
     output:
         table=report(
             f"{ANALYSIS}/metrics.tsv",
-            caption="../report/metrics.rst",
-            category="Metrics",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "features": "{features}"},
+            **report_output("gather_metrics", "table"),
         ),
     log:
         f"{LOGS}/gather_metrics.log",
@@ -169,17 +166,11 @@ rule compare_encoders:
     output:
         table=report(
             "results/{dataset}/encoders.tsv",
-            caption="../report/encoders.rst",
-            category="Embeddings",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "table": "encoder comparison"},
+            **report_output("compare_encoders", "table"),
         ),
         png=report(
             "results/{dataset}/encoders.png",
-            caption="../report/encoders.rst",
-            category="Embeddings",
-            subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "figure": "encoder comparison"},
+            **report_output("compare_encoders", "png"),
         ),
     log:
         "logs/{dataset}/compare_encoders.log",

@@ -14,15 +14,7 @@ rule cluster_findings:
         table=f"{ANALYSIS}/cluster/{{method}}_findings.tsv",
         png=report(
             f"{ANALYSIS}/figures/findings/{{method}}.png",
-            caption="../report/findings.rst",
-            category="Clusters",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "encoder": "{encoder}",
-                "features": "{features}",
-                "figure": "findings {method}",
-            },
+            **report_output("cluster_findings", "png"),
         ),
     log:
         f"{LOGS}/cluster_findings/{{method}}.log",

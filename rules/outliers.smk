@@ -31,14 +31,7 @@ rule outlier_consensus:
         table=f"{ANALYSIS}/outliers_consensus.parquet",
         top=report(
             f"{ANALYSIS}/outliers_top.tsv",
-            caption="../report/outliers_top.rst",
-            category="Outliers",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "features": "{features}",
-                "table": "top outliers",
-            },
+            **report_output("outlier_consensus", "top"),
         ),
     log:
         f"{LOGS}/outlier_consensus.log",

@@ -9,15 +9,7 @@ rule plot_cluster_maps:
     output:
         png=report(
             f"{ANALYSIS}/figures/clusters.png",
-            caption="../report/clusters.rst",
-            category="Clusters",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "encoder": "{encoder}",
-                "features": "{features}",
-                "figure": "clusterings on the map",
-            },
+            **report_output("plot_cluster_maps", "png"),
         ),
     log:
         f"{LOGS}/plot_cluster_maps.log",
@@ -48,27 +40,11 @@ rule plot_cluster_details:
     output:
         samples=report(
             f"{ANALYSIS}/figures/samples/{{method}}.png",
-            caption="../report/samples.rst",
-            category="Clusters",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "encoder": "{encoder}",
-                "features": "{features}",
-                "figure": "samples {method}",
-            },
+            **report_output("plot_cluster_details", "samples"),
         ),
         contingency=report(
             f"{ANALYSIS}/figures/contingency/{{method}}.png",
-            caption="../report/contingency.rst",
-            category="Clusters",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "encoder": "{encoder}",
-                "features": "{features}",
-                "figure": "contingency {method}",
-            },
+            **report_output("plot_cluster_details", "contingency"),
         ),
     log:
         f"{LOGS}/plot_cluster_details/{{method}}.log",
@@ -100,15 +76,7 @@ rule plot_reductions:
     output:
         png=report(
             f"{ANALYSIS}/figures/reductions.png",
-            caption="../report/reductions.rst",
-            category="Maps",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "encoder": "{encoder}",
-                "features": "{features}",
-                "figure": "maps by labels",
-            },
+            **report_output("plot_reductions", "png"),
         ),
     log:
         f"{LOGS}/plot_reductions.log",
@@ -136,15 +104,7 @@ rule plot_outliers:
     output:
         png=report(
             f"{ANALYSIS}/figures/outliers.png",
-            caption="../report/outliers.rst",
-            category="Outliers",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "encoder": "{encoder}",
-                "features": "{features}",
-                "figure": "detectors on the map",
-            },
+            **report_output("plot_outliers", "png"),
         ),
     log:
         f"{LOGS}/plot_outliers.log",
@@ -174,15 +134,7 @@ rule plot_outlier_gallery:
     output:
         png=report(
             f"{ANALYSIS}/figures/outlier_gallery.png",
-            caption="../report/outlier_gallery.rst",
-            category="Outliers",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "encoder": "{encoder}",
-                "features": "{features}",
-                "figure": "outlier gallery",
-            },
+            **report_output("plot_outlier_gallery", "png"),
         ),
     log:
         f"{LOGS}/plot_outlier_gallery.log",
@@ -211,15 +163,7 @@ rule plot_duplicates:
     output:
         png=report(
             f"{ANALYSIS}/figures/duplicates.png",
-            caption="../report/duplicates.rst",
-            category="Duplicates",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "encoder": "{encoder}",
-                "features": "{features}",
-                "figure": "near-duplicate sets",
-            },
+            **report_output("plot_duplicates", "png"),
         ),
     log:
         f"{LOGS}/plot_duplicates.log",
@@ -246,15 +190,7 @@ rule plot_metrics:
     output:
         png=report(
             f"{ANALYSIS}/figures/metrics.png",
-            caption="../report/metrics_heatmap.rst",
-            category="Metrics",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "encoder": "{encoder}",
-                "features": "{features}",
-                "figure": "metrics heatmap",
-            },
+            **report_output("plot_metrics", "png"),
         ),
     log:
         f"{LOGS}/plot_metrics.log",
@@ -281,15 +217,7 @@ rule plot_finch:
     output:
         png=report(
             f"{ANALYSIS}/figures/finch.png",
-            caption="../report/finch.rst",
-            category="Hierarchy",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "encoder": "{encoder}",
-                "features": "{features}",
-                "figure": "FINCH partitions",
-            },
+            **report_output("plot_finch", "png"),
         ),
     log:
         f"{LOGS}/plot_finch.log",
@@ -318,15 +246,7 @@ rule plot_tree:
     output:
         png=report(
             f"{ANALYSIS}/figures/tree/{{method}}.png",
-            caption="../report/tree.rst",
-            category="Hierarchy",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "encoder": "{encoder}",
-                "features": "{features}",
-                "figure": "tree {method}",
-            },
+            **report_output("plot_tree", "png"),
         ),
     log:
         f"{LOGS}/plot_tree/{{method}}.log",

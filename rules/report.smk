@@ -9,15 +9,7 @@ rule table_metrics:
     output:
         html=report(
             f"{ANALYSIS}/tables/metrics.html",
-            caption="../report/metrics.rst",
-            category="Metrics",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "encoder": "{encoder}",
-                "features": "{features}",
-                "figure": "metrics table",
-            },
+            **report_output("table_metrics", "html"),
         ),
     log:
         f"{LOGS}/table_metrics.log",
@@ -45,15 +37,7 @@ rule table_outliers:
     output:
         html=report(
             f"{ANALYSIS}/tables/outliers_top.html",
-            caption="../report/outliers_top.rst",
-            category="Outliers",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "encoder": "{encoder}",
-                "features": "{features}",
-                "figure": "consensus table",
-            },
+            **report_output("table_outliers", "html"),
         ),
     log:
         f"{LOGS}/table_outliers.log",
@@ -81,15 +65,7 @@ rule table_duplicates:
     output:
         html=report(
             f"{ANALYSIS}/tables/duplicates.html",
-            caption="../report/duplicates.rst",
-            category="Duplicates",
-            subcategory="{dataset}",
-            labels={
-                "dataset": "{dataset}",
-                "encoder": "{encoder}",
-                "features": "{features}",
-                "figure": "near-duplicate table",
-            },
+            **report_output("table_duplicates", "html"),
         ),
     log:
         f"{LOGS}/table_duplicates.log",
