@@ -160,7 +160,7 @@ def method_params(config: dict, stage: str, name: str, over: dict, n_jobs: int):
     """(science params with the overrides, runtime settings) as a workflow job gets them."""
     science, runtime = registry.split_runtime("method", config[stage][name])
     science = {**science, **over.get((stage, name), {})}
-    return science, {**runtime, "n_jobs": n_jobs, "core_dist_n_jobs": n_jobs}
+    return science, {**runtime, **dict.fromkeys(registry.THREAD_KEYS, n_jobs)}
 
 
 def run_stages(X, labels, is_out, split, dup_of, k, n_jobs, config, skip=()):

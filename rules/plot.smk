@@ -5,7 +5,7 @@
 rule plot_cluster_maps:
     input:
         map=map_file,
-        labels=all_clusterings,
+        results=all_clusterings,
     output:
         png=report(
             f"{ANALYSIS}/figures/clusters.png",
@@ -24,10 +24,11 @@ rule plot_cluster_maps:
         mem_mb=2000,
         runtime=10,
     params:
-        code=code("plot_cluster_maps.py"),
+        code=code("plot_on_map.py"),
+        kind="clusters",
         map_name=config["plot"]["map"],
     script:
-        "../scripts/plot_cluster_maps.py"
+        "../scripts/plot_on_map.py"
 
 
 # One job per clustering draws both of its figures (sample grid, contingency): the two
@@ -100,7 +101,7 @@ rule plot_reductions:
 rule plot_outliers:
     input:
         map=map_file,
-        scores=all_outliers,
+        results=all_outliers,
     output:
         png=report(
             f"{ANALYSIS}/figures/outliers.png",
@@ -119,10 +120,11 @@ rule plot_outliers:
         mem_mb=2000,
         runtime=10,
     params:
-        code=code("plot_outliers.py"),
+        code=code("plot_on_map.py"),
+        kind="outliers",
         map_name=config["plot"]["map"],
     script:
-        "../scripts/plot_outliers.py"
+        "../scripts/plot_on_map.py"
 
 
 rule plot_outlier_gallery:

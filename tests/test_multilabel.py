@@ -109,6 +109,25 @@ def test_findings_heatmap_and_report_table(planted, tmp_path):
     assert "no cluster over-represents" in none
 
 
+def test_heatmap_leaves_out_clusters_without_a_known_finding(planted, tmp_path):
+    """A cluster whose images all have unknown findings (e.g. an unlabelled split) has no
+    counts: no empty "cluster k (0)" row in the heatmap."""
+    clusters, findings = planted
+    clusters = clusters.copy()
+    clusters[:20] = 9  # a new cluster ...
+    findings = findings.copy()
+    findings.iloc[:20] = np.nan  # ... whose findings are all unknown
+    t = tl.finding_enrichment(clusters, findings)
+    assert (t.loc[t["cluster"] == 9, "n_cluster"] == 0).all()
+    values, _, _ = pl.findings_matrix(t)
+    assert not [r for r in values.index if r.startswith("cluster 9")]
+    assert len(values) == 4  # the planted clusters (the noise images became cluster 9)
+    only = t[t["cluster"] == 9]
+    assert pl.findings_matrix(only)[0].empty
+    pl.findings_heatmap(only, path=tmp_path / "none.png", method="kmeans")  # a message, no crash
+    assert (tmp_path / "none.png").stat().st_size > 0
+
+
 def test_report_section_shows_the_colour_by_heatmap_and_its_table(planted, tmp_path):
     clusters, findings = planted
     t = tl.finding_enrichment(clusters, findings)

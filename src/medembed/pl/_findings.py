@@ -20,12 +20,14 @@ def findings_matrix(table: pd.DataFrame, value: str = "log2_fold_change", *,
     """(values, prevalence, q) as clusters x findings frames from a
     :func:`medembed.tl.finding_enrichment` table.
 
-    Rows: clusters, largest first, noise (``-1``) last, labelled ``cluster k (n)``;
-    beyond ``max_rows`` only the largest are kept. Columns: findings in table order,
+    Rows: clusters, largest first, noise (``-1``) last, labelled ``cluster k (n)`` with
+    ``n`` its images of known findings; a cluster with none (every value unknown) has no
+    row; beyond ``max_rows`` only the largest are kept. Columns: findings in table order,
     labelled with their dataset prevalence.
     """
     t = table.copy()
     sizes = t.groupby("cluster")["n_cluster"].max()
+    sizes = sizes[sizes > 0]
     real = sizes[sizes.index != -1].sort_values(ascending=False, kind="stable")
     keep = list(real.index[:max_rows])
     if -1 in sizes.index:
@@ -55,6 +57,9 @@ def findings_heatmap(table: pd.DataFrame, *, path: str | os.PathLike, method: st
         save(empty_figure(f"{method}: the dataset has no findings.", title=method), path)
         return
     values, prev, q = findings_matrix(table, value, max_rows=max_rows)
+    if values.empty:
+        save(empty_figure(f"{method}: no cluster has an image with a known finding.", title=method), path)
+        return
     sig = (q.to_numpy() < q_max) & np.isfinite(q.to_numpy())
     text = 100 * prev.to_numpy()
     if value == "log2_fold_change":
