@@ -35,8 +35,9 @@ from sklearn.base import clone
 from sklearn.datasets import make_blobs
 from sklearn.utils import estimator_checks as sk_checks
 
-from medembed import pp, registry
+from medembed import pp
 from medembed.tl import cluster_table
+from medembed.workflow import registry
 
 STAGES = ("reduce", "cluster", "outliers")
 METHODS = [(stage, name) for stage in STAGES for name in registry.names(stage)]

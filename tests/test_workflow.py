@@ -158,7 +158,7 @@ def _started_jobs(work) -> list[tuple[str, int]]:
 
 
 def test_small_jobs_take_one_thread_so_two_run_side_by_side(demo_run):
-    """Threads come from the features' rows when a job starts (medembed.jobsize): on 30-60
+    """Threads come from the features' rows when a job starts (medembed.workflow.jobsize): on 30-60
     images every per-method job takes one of the 2 cores. The dry run, before the features
     exist, shows the rule's maximum."""
     wf, work = demo_run

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import registry
+from .. import _registry as registry
 from ._dicom import FRAME_POLICIES, check_tags, resolve_salt
 from ._download import DatasetIntegrityError, DatasetUnavailableError, fetch_hub_table, fetch_slake
 from ._images import (
