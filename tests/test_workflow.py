@@ -259,7 +259,7 @@ def test_editing_a_method_module_reruns_only_that_method(demo_run):
 def test_editing_a_shared_module_reruns_every_method_that_imports_it(demo_run):
     """_hyperbolic.py is imported by both HypHC modules, not named by the registry."""
     wf, work = demo_run
-    with _edited(wf / "src/medembed/tl/_hyperbolic.py"):
+    with _edited(wf / "src/medembed/tl/cluster/_hyperbolic.py"):
         assert _dry_run(wf, work) == _expected_after_cluster_change("hyphc", "hyphc_learned")
 
 
