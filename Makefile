@@ -52,6 +52,7 @@ test: $(STAMP)
 lint: $(STAMP) $(JS_STAMP)
 	$(BIN)/snakefmt --check Snakefile rules/
 	$(BIN)/ruff check src scripts tests benchmarks
+	$(BIN)/lint-imports --no-cache
 	node_modules/.bin/eslint --max-warnings 0 src/medembed/explore/static eslint.config.js
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
 
