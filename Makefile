@@ -42,7 +42,7 @@ run: $(STAMP)
 # After Ctrl-C, a killed job or a crashed node: release the lock, rerun what is incomplete.
 # `make resume` resumes the demo; `make resume CONFIG=config/config.yaml` the default run.
 resume: $(STAMP)
-	$(BIN)/python -m medembed.resume --cores $(CORES) --configfile $(CONFIG)
+	$(BIN)/python -m medembed.workflow.resume --cores $(CORES) --configfile $(CONFIG)
 
 # Tests; pytest's exit code 5 (nothing collected) is an error here, not a pass.
 test: $(STAMP)
@@ -52,6 +52,7 @@ test: $(STAMP)
 lint: $(STAMP) $(JS_STAMP)
 	$(BIN)/snakefmt --check Snakefile rules/
 	$(BIN)/ruff check src scripts tests benchmarks
+	$(BIN)/lint-imports --no-cache
 	node_modules/.bin/eslint --max-warnings 0 src/medembed/explore/static eslint.config.js
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
 

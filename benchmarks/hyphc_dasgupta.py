@@ -67,8 +67,8 @@ import torch  # noqa: E402
 from scipy.cluster.hierarchy import linkage  # noqa: E402
 from sklearn import datasets  # noqa: E402
 
-from medembed.tl._hyperbolic import dasgupta_cost, unit_rows  # noqa: E402
 from medembed.tl.cluster import _hyphc  # noqa: E402
+from medembed.tl.cluster._hyperbolic import dasgupta_cost, unit_rows  # noqa: E402
 from medembed.tl.cluster._hyphc import HyperbolicHC  # noqa: E402
 
 torch.set_num_threads(2)

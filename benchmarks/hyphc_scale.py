@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
-from medembed.tl._hyperbolic import cut_linkage, dasgupta_cost, decode_tree, unit_rows  # noqa: E402
+from medembed.tl.cluster._hyperbolic import cut_linkage, dasgupta_cost, decode_tree, unit_rows  # noqa: E402
 from medembed.tl.cluster._hyphc import HyperbolicHC  # noqa: E402
 
 torch.set_num_threads(2)

@@ -40,8 +40,8 @@ from scipy.cluster.hierarchy import linkage  # noqa: E402
 from sklearn.datasets import make_blobs, make_circles, make_moons  # noqa: E402
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # noqa: E402
 
-from medembed.tl._hyperbolic import cut_linkage, decode_tree, unit_rows  # noqa: E402
 from medembed.tl._metrics import purity_score  # noqa: E402
+from medembed.tl.cluster._hyperbolic import cut_linkage, decode_tree, unit_rows  # noqa: E402
 from medembed.tl.cluster._hyphc import fit_poincare_leaves  # noqa: E402
 from medembed.tl.cluster._hyphc_learned import decode_clouds, train_similarity_mlp  # noqa: E402
 

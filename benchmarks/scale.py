@@ -41,10 +41,11 @@ import numpy as np
 import psutil
 import yaml
 
-from medembed import pp, registry, tl
+from medembed import pp, tl
 from medembed.tl._duplicates import near_duplicates
 from medembed.tl._metrics import internal_metrics, outlier_metrics, reduction_metrics
 from medembed.tl.outliers._consensus import consensus
+from medembed.workflow import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Methods with their own benchmark (benchmarks/hyphc_scale.py, hyphc_learned_scale.py).

@@ -48,7 +48,8 @@ import yaml
 from scale import ari_kmeans_on_map, make_embeddings, method_params, planted_ari
 from threadpoolctl import threadpool_limits
 
-from medembed import pp, registry, tl
+from medembed import pp, tl
+from medembed.workflow import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 

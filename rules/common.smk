@@ -5,13 +5,13 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-# The registry is dependency-free: read it without importing the heavy package. io needs
-# only numpy and pandas, which snakemake has already imported (8 ms more at parse time).
+# The workflow machinery (medembed.workflow) is dependency-free: read it without importing
+# the heavy package. io needs only numpy and pandas, which snakemake has already imported
+# (8 ms more at parse time).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from medembed import config as medembed_config  # noqa: E402
 from medembed import io as medembed_io  # noqa: E402
-from medembed import _graph as graph  # noqa: E402
-from medembed import fsstate, jobsize, registry  # noqa: E402
+from medembed.workflow import config as medembed_config  # noqa: E402
+from medembed.workflow import fsstate, graph, jobsize, registry  # noqa: E402
 
 # One clear line naming the key for a bad value, then snakemake's own validation,
 # which also fills in the defaults.
@@ -25,7 +25,7 @@ DOWNLOAD_KEYS = {
 validate(config, schema="../config/schema.yaml")
 medembed_config.check_consistency(config)
 
-# The job graph, declared once (medembed._graph.STAGES) and expanded over this config:
+# The job graph, declared once (medembed.workflow.graph.STAGES) and expanded over this config:
 # rule all's targets, the report's layout and the run summary's benchmark list.
 PLAN = graph.Plan(config)
 # Encoders by id (the {encoder} wildcard): `encoder:` is the one-entry form of `encoders:`.
@@ -156,7 +156,7 @@ def method_gpu(stage):
 
 
 def sized_threads(most):
-    """Threads: one per 4,096 rows of the job's features, 1 to ``most`` (medembed.jobsize).
+    """Threads: one per 4,096 rows of the job's features, 1 to ``most`` (medembed.workflow.jobsize).
 
     Re-evaluated when the job starts, once its features exist: small jobs then take one
     core each and run side by side instead of one at a time.

@@ -2,8 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from medembed import embed, io
-from medembed.features import text_features
+from medembed import embed, io, pp
 from medembed.workflow import job_logging, job_settings, set_threads
 
 if TYPE_CHECKING:
@@ -19,5 +18,5 @@ with job_logging(snakemake.log[0]) as log:
     T = embed.embed_texts(encoder, texts["text"].tolist(), batch_size=run.get("text_batch_size", 64))
     io.write_table(snakemake.output.texts, texts, params=tcfg)
     io.write_array(snakemake.output.emb, T, texts["qid"].astype(str), params=tcfg)
-    feats = text_features(T, texts["image_id"], manifest["id"], params=tcfg)
+    feats = pp.text_features(T, texts["image_id"], manifest["id"], params=tcfg)
     io.write_array(snakemake.output.features, feats.X, feats.ids, params=feats.params)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from medembed import codeversion, registry
+from medembed.workflow import codeversion, registry
 
 
 def _closure(script: str, *extra: str) -> set[str]:
@@ -19,15 +19,15 @@ def _closure(script: str, *extra: str) -> set[str]:
 def test_attribute_use_reaches_only_the_defining_module():
     """``tl.cluster_table`` reaches tl/_api.py, not every module ``tl`` re-exports."""
     deps = _closure("cluster.py")
-    assert {"tl/__init__.py", "tl/_api.py", "io.py", "workflow.py"} <= deps
+    assert {"tl/__init__.py", "tl/_api.py", "io.py", "workflow/__init__.py", "workflow/_job.py"} <= deps
     assert "tl/_metrics.py" not in deps and "pl/_maps.py" not in deps
-    assert "registry.py" not in deps  # the job's own registry entry is hashed instead
+    assert "_registry.py" not in deps and "workflow/registry.py" not in deps  # the job's own registry entry is hashed instead
 
 
 def test_transitive_imports_are_followed():
     deps = _closure("cluster.py", registry.module_of("cluster", "hyphc"))
-    assert "tl/_hyperbolic.py" in deps  # imported by the HypHC module, not by the script
-    assert "tl/_hyperbolic.py" not in _closure("cluster.py", registry.module_of("cluster", "kmeans"))
+    assert "tl/cluster/_hyperbolic.py" in deps  # imported by the HypHC module, not by the script
+    assert "tl/cluster/_hyperbolic.py" not in _closure("cluster.py", registry.module_of("cluster", "kmeans"))
 
 
 def test_evaluation_reaches_metrics_and_plots_reach_their_module():

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import from_benchmarks
 
-from medembed import registry
+from medembed.workflow import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DENSITY = ("hdbscan",)  # dbscan reads the shared graph for eps: auto (registry.USES_KNN)

@@ -26,11 +26,11 @@ from hub_fixtures import (  # noqa: E402
 )
 from PIL import Image
 
-from medembed import registry
 from medembed._hub import ModelUnavailableError
 from medembed.embed import embed_images, make_encoder
 from medembed.embed._fast import FastPath
 from medembed.embed._preprocess import TFLITE, Preprocess, resize_image
+from medembed.workflow import registry
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 

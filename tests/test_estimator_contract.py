@@ -31,12 +31,13 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.base import clone
+from sklearn.base import clone, is_outlier_detector
 from sklearn.datasets import make_blobs
 from sklearn.utils import estimator_checks as sk_checks
 
-from medembed import pp, registry
+from medembed import pp
 from medembed.tl import cluster_table
+from medembed.workflow import registry
 
 STAGES = ("reduce", "cluster", "outliers")
 METHODS = [(stage, name) for stage in STAGES for name in registry.names(stage)]
@@ -86,8 +87,8 @@ def make(stage: str, name: str):
     return registry.load(stage, name)(**FAST.get(name, {}))
 
 
-def fit(stage: str, name: str, est, planted):
-    """Fit ``est`` the way the workflow's script for ``stage`` does; returns the fitted estimator."""
+def fit_args(stage: str, name: str, planted) -> tuple[tuple, dict]:
+    """``(args, kwargs)`` of ``fit`` as the workflow's script for ``stage`` passes them."""
     X, y, knn = planted
     kw = {"knn": knn} if name in registry.USES_KNN else {}
     if name in registry.OUTLIERS_FROM_CLUSTER:
@@ -97,11 +98,17 @@ def fit(stage: str, name: str, est, planted):
         kw["clusters"] = cluster_table([str(i) for i in range(len(X))], clusterer)
     # OUTLIERS_FROM_MODEL methods also fit on their own (a fresh BIC search), which is the contract
     # under test; reading the clusterer's mixture is tested in test_outlier_detectors.py.
+    return ((X, y) if name in registry.SEMI_SUPERVISED else (X,)), kw
+
+
+def fit(stage: str, name: str, est, planted):
+    """Fit ``est`` the way the workflow's script for ``stage`` does; returns the fitted estimator."""
+    args, kw = fit_args(stage, name, planted)
     if name in registry.SEMI_SUPERVISED:
-        return est.fit(X, y, **kw)
+        return est.fit(*args, **kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small-n caps and convergence notes are not under test
-        return est.fit(X, **kw)
+        return est.fit(*args, **kw)
 
 
 RESULT = {"reduce": "embedding_", "cluster": "labels_", "outliers": "scores_"}
@@ -190,3 +197,19 @@ def test_fixed_random_state_is_deterministic(stage, name, planted):
     np.testing.assert_array_equal(result(stage, a), result(stage, b))
     if stage == "outliers":
         np.testing.assert_array_equal(a.is_outlier_, b.is_outlier_)
+
+
+@pytest.mark.parametrize("name", registry.names("outliers"))
+def test_outlier_fit_predict_follows_sklearn(name, planted):
+    """As scikit-learn's outlier detectors: ``fit_predict`` returns -1 (outlier) / 1 (inlier),
+    for the same samples that ``is_outlier_`` (bool) marks True; no ``predict`` on new data."""
+    est = make("outliers", name)
+    assert is_outlier_detector(est)
+    args, kw = fit_args("outliers", name, planted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pred = est.fit_predict(*args, **kw)
+    assert pred.dtype.kind == "i" and pred.shape == (len(args[0]),)
+    assert set(np.unique(pred).tolist()) <= {-1, 1}
+    np.testing.assert_array_equal(pred == -1, est.is_outlier_)
+    assert not hasattr(est, "predict")

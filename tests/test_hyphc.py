@@ -12,7 +12,7 @@ import pytest
 from scipy.cluster.hierarchy import is_valid_linkage, linkage
 from sklearn.metrics import adjusted_rand_score
 
-from medembed.tl import _hyperbolic as H
+from medembed.tl.cluster import _hyperbolic as H
 from medembed.tl.cluster import _hyphc
 from medembed.tl.cluster._hyphc import (
     HyperbolicHC,

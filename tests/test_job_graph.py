@@ -1,4 +1,4 @@
-"""The job graph is declared once (medembed._graph.STAGES): rule all's targets, the report's
+"""The job graph is declared once (medembed.workflow.graph.STAGES): rule all's targets, the report's
 layout and inputs, the report() captions and the run summary's benchmark list all come
 from it, and agree with the DAG snakemake builds."""
 
@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import DEMO_CONFIG, copy_workflow, snakemake
 
-from medembed import _graph as graph
+from medembed.workflow import graph
 from medembed import embed, io
 
 # ---- the declaration, expanded in Python -------------------------------------------------
@@ -191,7 +191,7 @@ def test_benchmark_list_is_exactly_the_dag(wf, tmp_path):
 def test_new_output_declared_once_reaches_all_three(wf, tmp_path):
     """A rule and one Stage line: rule all, the report and the run summary all pick it up."""
     new = copy_workflow(tmp_path / "wf")
-    src = new / "src/medembed/_graph.py"
+    src = new / "src/medembed/workflow/graph.py"
     text = src.read_text()
     anchor = '    Stage("make_explorer", "section", outputs={"explorer": Show("explorer")}),\n'
     assert anchor in text

@@ -96,7 +96,7 @@ def job_imports(script: Path) -> tuple[str, list[tuple[str, str]]]:
 
 def scripts_asking_for_torch(scripts) -> dict[str, list[str]]:
     """``{script stem: [module:line that imports torch]}`` for scripts whose closure imports it."""
-    from medembed import registry
+    from medembed.workflow import registry
 
     jobs = []
     for s in scripts:
@@ -136,7 +136,7 @@ def _py_files():
 
 def test_method_runtime_keys_are_listed_once():
     """registry.RUNTIME_KEYS holds the method runtime keys; no other file keeps a copy."""
-    from medembed import registry
+    from medembed.workflow import registry
 
     keys = registry.RUNTIME_KEYS["method"]
     assert registry.THREAD_KEYS <= keys
@@ -146,19 +146,19 @@ def test_method_runtime_keys_are_listed_once():
         for node in ast.walk(ast.parse(path.read_text(), filename=rel)):
             if isinstance(node, ast.Set | ast.List | ast.Tuple):
                 names = {e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
-                if len(names & keys) >= 2 and rel != "src/medembed/registry.py":
+                if len(names & keys) >= 2 and rel != "src/medembed/_registry.py":
                     copies.append(f"{rel}:{node.lineno}")
             elif isinstance(node, ast.Constant) and node.value == "core_dist_n_jobs":
                 thread_literals.append(rel)
     assert not copies, f"a second list of runtime keys (import registry.RUNTIME_KEYS instead): {copies}"
     # Named only where it is defined (the registry) and by the estimator that takes it.
-    assert set(thread_literals) <= {"src/medembed/registry.py", "src/medembed/tl/cluster/_hdbscan.py"}, thread_literals
+    assert set(thread_literals) <= {"src/medembed/_registry.py", "src/medembed/tl/cluster/_hdbscan.py"}, thread_literals
 
 
 def test_threads_and_runtime_keys_reach_methods_as_the_registry_says():
-    from medembed import registry, tl
+    from medembed import tl
     from medembed.tl import _api
-    from medembed.workflow import job_settings
+    from medembed.workflow import job_settings, registry
 
     settings = job_settings({"settings": '{"device": "cpu"}'}, threads=3)
     assert settings == {"device": "cpu", **dict.fromkeys(registry.THREAD_KEYS, 3)}

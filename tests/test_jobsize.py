@@ -1,9 +1,10 @@
-"""Threads sized from a job's feature matrix (medembed.jobsize, used by rules/common.smk)."""
+"""Threads sized from a job's feature matrix (medembed.workflow.jobsize, used by rules/common.smk)."""
 
 import numpy as np
 import pytest
 
-from medembed import io, jobsize
+from medembed import io
+from medembed.workflow import jobsize
 
 
 def test_rows_are_read_from_the_header_without_loading(tmp_path):

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from medembed import config as mconfig
-from medembed import registry
+from medembed.workflow import config as mconfig
+from medembed.workflow import registry
 
 BIN = Path(sys.executable).parent
 SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())

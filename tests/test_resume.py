@@ -88,7 +88,7 @@ def test_killed_run_resumes_with_one_command(tmp_path, sig):
 
     # The documented recovery (README, `make resume`).
     resumed = subprocess.run(
-        [sys.executable, "-m", "medembed.resume", *_cmd(wf, work)], capture_output=True, text=True, timeout=900,
+        [sys.executable, "-m", "medembed.workflow.resume", *_cmd(wf, work)], capture_output=True, text=True, timeout=900,
         env=workflow_env(wf),
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]

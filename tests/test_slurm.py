@@ -241,7 +241,7 @@ def test_slurm_allocated_what_each_rule_asked_for(slurm_run):
     # the profile's set-resources and the rules' own values reached SLURM
     embed = [c for c in checked if c[0] == "embed_shard"]
     assert embed and all(c[2] == 12000 for c in embed), embed
-    # threads sized from the features' rows when the job is submitted (medembed.jobsize:
+    # threads sized from the features' rows when the job is submitted (medembed.workflow.jobsize:
     # one per 4,096 rows) reached SLURM: on 30-60 images each clustering asks for 1 CPU
     clusters = [c for c in checked if c[0] == "cluster"]
     assert clusters and all(c[1] == 1 for c in clusters), clusters

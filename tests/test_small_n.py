@@ -11,9 +11,10 @@ import yaml
 from conftest import ROOT, SMALL_FAILED, SMALL_FAILED_ONLY
 from sklearn.metrics import adjusted_rand_score
 
-from medembed import io, pp, registry, tl
+from medembed import io, pp, tl
 from medembed.tl._api import applicable, fit_outlier_detector, fit_reducer, not_applicable
 from medembed.tl._base import NotApplicable
+from medembed.workflow import registry
 
 DEMO = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
 SIZES = (5, 10, 30, 49, 100)

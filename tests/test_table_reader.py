@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from conftest import DEMO
 
-from medembed import config as medembed_config
 from medembed import datasets
+from medembed.workflow import config as medembed_config
 
 FINDINGS = ["Effusion", "Mass", "Nodule"]
 

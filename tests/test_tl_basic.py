@@ -8,7 +8,8 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import KNeighborsClassifier
 
-from medembed import registry, tl
+from medembed import tl
+from medembed.workflow import registry
 
 CLUSTER_PARAMS = {
     "kmeans": {"n_clusters": 4},

@@ -158,7 +158,7 @@ def _started_jobs(work) -> list[tuple[str, int]]:
 
 
 def test_small_jobs_take_one_thread_so_two_run_side_by_side(demo_run):
-    """Threads come from the features' rows when a job starts (medembed.jobsize): on 30-60
+    """Threads come from the features' rows when a job starts (medembed.workflow.jobsize): on 30-60
     images every per-method job takes one of the 2 cores. The dry run, before the features
     exist, shows the rule's maximum."""
     wf, work = demo_run
@@ -259,7 +259,7 @@ def test_editing_a_method_module_reruns_only_that_method(demo_run):
 def test_editing_a_shared_module_reruns_every_method_that_imports_it(demo_run):
     """_hyperbolic.py is imported by both HypHC modules, not named by the registry."""
     wf, work = demo_run
-    with _edited(wf / "src/medembed/tl/_hyperbolic.py"):
+    with _edited(wf / "src/medembed/tl/cluster/_hyperbolic.py"):
         assert _dry_run(wf, work) == _expected_after_cluster_change("hyphc", "hyphc_learned")
 
 

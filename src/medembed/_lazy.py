@@ -3,7 +3,7 @@
 ``medembed.tl.cluster_metrics`` imports ``medembed.tl._metrics`` only when first used,
 so a job that needs one function does not pay for importing sklearn, torch or
 matplotlib through modules it never touches. Each namespace declares its names in a
-literal ``_LAZY = {name: "._module"}`` map, which :mod:`medembed.codeversion` also reads
+literal ``_LAZY = {name: "._module"}`` map, which :mod:`medembed.workflow.codeversion` also reads
 to know which module a job's ``tl.name`` reaches.
 """
 

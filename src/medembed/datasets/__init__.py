@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from .. import registry
-from ._dicom import FRAME_POLICIES, check_tags, resolve_salt
+from .. import _registry as registry
+from ._dicom import FRAME_POLICIES, check_tags, is_dicom, resolve_salt
 from ._download import DatasetIntegrityError, DatasetUnavailableError, fetch_hub_table, fetch_slake
 from ._images import (
     DEFAULT_MAX_ASPECT_RATIO,
     DEFAULT_MAX_PIXELS,
     IMAGE_EXTENSIONS,
-    ImageError,
-    is_dicom,
     load_image,
     probe_image,
     sha256_file,
@@ -23,6 +21,7 @@ from ._manifest import (
     patient_leakage,
     probe_file,
 )
+from ._pixels import ImageError
 from ._slake import read_qa
 from ._table import TableError, load_table, read_table_dataset
 

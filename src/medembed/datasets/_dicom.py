@@ -23,6 +23,7 @@ import hmac
 import io
 import logging
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ._images import ImageError, check_size, gray_to_rgb, scale_to_uint8
+from ._pixels import ImageError, check_size, gray_to_rgb, scale_to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,49 @@ def dicom_header(ds, tags: Sequence[str], *, keep_identifiers: bool, salt: bytes
     return out
 
 
+# ----------------------------------------------------------------------------- recognising
+
+
+def is_dicom(path: str | os.PathLike) -> bool:
+    """True if ``path`` starts with a DICOM preamble (``DICM`` at offset 128)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+#: How far into a file without preamble the first element is looked for: a data set cut
+#: from a larger file may keep a stray padding byte of the element before it (pydicom's
+#: own ``no_meta.dcm`` starts with one).
+_MAX_STRAY_BYTES = 8
+_FIRST_GROUPS = (0x0002, 0x0008)
+_VR = re.compile(rb"(AE|AS|AT|CS|DA|DS|DT|FD|FL|IS|LO|LT|OB|OD|OF|OL|OV|OW|PN|SH|SL|SQ|SS|ST|SV|TM|UC|UI|UL|UN|UR|US|UT|UV)")
+
+
+def dataset_offset(path: str | os.PathLike) -> int | None:
+    """Where a DICOM data set written without preamble starts: the offset (at most
+    :data:`_MAX_STRAY_BYTES`) of a first element of group 0002 or 0008, little or big
+    endian, explicit VR or implicit VR with a plausible length; None if there is none.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_MAX_STRAY_BYTES + 12)
+    except OSError:
+        return None
+    for off in range(min(_MAX_STRAY_BYTES, len(head) - 8) + 1):
+        tag = head[off:off + 8]
+        for order in ("little", "big"):
+            if int.from_bytes(tag[:2], order) not in _FIRST_GROUPS:
+                continue
+            if _VR.fullmatch(tag[4:6]):
+                return off
+            if order == "little" and int.from_bytes(tag[4:8], "little") < 1 << 16:
+                return off  # implicit VR little endian: a 4-byte length
+    return None
+
+
 # ----------------------------------------------------------------------------- reading
 
 
@@ -160,7 +204,6 @@ def read_dicom(path: str | os.PathLike):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    from ._images import dataset_offset, is_dicom
 
     try:
         with warnings.catch_warnings():

@@ -27,7 +27,8 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from ._images import IMAGE_EXTENSIONS, is_dicom
+from ._dicom import is_dicom
+from ._images import IMAGE_EXTENSIONS
 
 #: Key of a candidate record that is known to be unreadable before decoding (e.g. a broken
 #: link); :func:`~medembed.datasets.build_manifest` skips it with this reason.

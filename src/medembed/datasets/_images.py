@@ -30,6 +30,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ._dicom import dataset_offset, dicom_image, is_dicom
+from ._pixels import ImageError, check_size, gray_to_rgb, scale_to_uint8
+
 #: File extensions read as images (compared case-insensitively). Files with any other name
 #: are read only when they are DICOM (preamble ``DICM``), e.g. the extension-less files of
 #: PACS exports.
@@ -49,10 +52,6 @@ FRAME_REF = re.compile(r"^(?P<path>.+)#f(?P<frame>\d+)$")
 _PILLOW_LIMIT_LOCK = threading.Lock()
 
 
-class ImageError(ValueError):
-    """A file that cannot be decoded as an image; the message is the reason."""
-
-
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -62,46 +61,6 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def is_dicom(path: str | os.PathLike) -> bool:
-    """True if ``path`` starts with a DICOM preamble (``DICM`` at offset 128)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:132] == b"DICM"
-
-
-#: How far into a file without preamble the first element is looked for: a data set cut
-#: from a larger file may keep a stray padding byte of the element before it (pydicom's
-#: own ``no_meta.dcm`` starts with one).
-_MAX_STRAY_BYTES = 8
-_FIRST_GROUPS = (0x0002, 0x0008)
-_VR = re.compile(rb"(AE|AS|AT|CS|DA|DS|DT|FD|FL|IS|LO|LT|OB|OD|OF|OL|OV|OW|PN|SH|SL|SQ|SS|ST|SV|TM|UC|UI|UL|UN|UR|US|UT|UV)")
-
-
-def dataset_offset(path: str | os.PathLike) -> int | None:
-    """Where a DICOM data set written without preamble starts: the offset (at most
-    :data:`_MAX_STRAY_BYTES`) of a first element of group 0002 or 0008, little or big
-    endian, explicit VR or implicit VR with a plausible length; None if there is none.
-    """
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(_MAX_STRAY_BYTES + 12)
-    except OSError:
-        return None
-    for off in range(min(_MAX_STRAY_BYTES, len(head) - 8) + 1):
-        tag = head[off:off + 8]
-        for order in ("little", "big"):
-            if int.from_bytes(tag[:2], order) not in _FIRST_GROUPS:
-                continue
-            if _VR.fullmatch(tag[4:6]):
-                return off
-            if order == "little" and int.from_bytes(tag[4:8], "little") < 1 << 16:
-                return off  # implicit VR little endian: a 4-byte length
-    return None
 
 
 def looks_like_dicom(path: str | os.PathLike) -> bool:
@@ -129,46 +88,6 @@ def split_frame_ref(path: str | os.PathLike) -> tuple[Path, int | None]:
 def frame_ref(path: str | os.PathLike, frame: int) -> str:
     """The manifest path of frame ``frame`` (1-based) of ``path``: ``path#f003``."""
     return f"{path}#f{frame:03d}"
-
-
-def check_size(width: int, height: int, max_pixels: int | None, max_aspect_ratio: float | None):
-    """Raise ``ImageError`` if a ``width`` × ``height`` image is too large or too elongated."""
-    n = int(width) * int(height)
-    if max_pixels is not None and n > max_pixels:
-        raise ImageError(
-            f"too large: {width}×{height} = {n:,} pixels > max_pixels {max_pixels:,}"
-        )
-    if min(width, height) < 1:
-        raise ImageError(f"corrupt image (size {width}×{height})")
-    ratio = max(width, height) / min(width, height)
-    if max_aspect_ratio is not None and ratio > max_aspect_ratio:
-        raise ImageError(
-            f"extreme aspect ratio {ratio:.0f}:1 ({width}×{height}) > max_aspect_ratio "
-            f"{max_aspect_ratio:g}"
-        )
-
-
-def scale_to_uint8(arr: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
-    """Map ``[lo, hi]`` (default: the finite min and max of ``arr``) linearly onto 0–255.
-
-    Values outside are clipped (a window), NaN becomes 0; a constant image becomes 0.
-    """
-    a = np.asarray(arr, dtype=np.float64)
-    finite = np.isfinite(a)
-    if lo is None or hi is None:
-        if not finite.any():
-            return np.zeros(a.shape, np.uint8)
-        vals = a[finite]
-        lo = float(vals.min()) if lo is None else lo
-        hi = float(vals.max()) if hi is None else hi
-    if hi <= lo:
-        return np.zeros(a.shape, np.uint8)
-    out = (np.where(finite, a, lo) - lo) * (255.0 / (hi - lo))
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-def gray_to_rgb(arr8: np.ndarray) -> Image.Image:
-    return Image.fromarray(np.ascontiguousarray(arr8), mode="L").convert("RGB")
 
 
 def _allow_pillow(max_pixels: int | None) -> None:
@@ -300,7 +219,6 @@ def load_image(
     frame = frame if frame is not None else ref_frame
     _check_file(path)
     if looks_like_dicom(path):
-        from ._dicom import dicom_image
 
         return dicom_image(
             path, frame=frame, max_pixels=max_pixels, max_aspect_ratio=max_aspect_ratio,

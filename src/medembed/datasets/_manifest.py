@@ -21,13 +21,13 @@ from ._folder import SKIP_KEY
 from ._images import (
     DEFAULT_MAX_ASPECT_RATIO,
     DEFAULT_MAX_PIXELS,
-    ImageError,
     _check_file,
     frame_ref,
     load_image,
     looks_like_dicom,
     sha256_file,
 )
+from ._pixels import ImageError
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import registry
+from .. import _registry as registry
 
 
 def make_encoder(name: str, **params):

@@ -3,7 +3,7 @@
 The CSS and script live beside this module as package data (``static/explorer.css`` and
 ``static/explorer.js``) and are read with :mod:`importlib.resources` when a page is built.
 Everything is inlined into ``index.html`` as a classic ``<script>`` (not a module), so the
-explorer opens from file:// with no server. :mod:`medembed.codeversion` hashes the files
+explorer opens from file:// with no server. :mod:`medembed.workflow.codeversion` hashes the files
 in ``static/`` together with this module, so an edit to them reruns the explorers.
 
 The script draws every point with WebGL (one ``drawArrays`` of n points; a Canvas 2D
@@ -18,7 +18,7 @@ import functools
 import html
 from importlib import resources
 
-#: The files this module inlines, relative to its directory. :mod:`medembed.codeversion`
+#: The files this module inlines, relative to its directory. :mod:`medembed.workflow.codeversion`
 #: reads this literal and hashes them with this module (keep it a literal tuple).
 PACKAGE_DATA = ("static/explorer.css", "static/explorer.js")
 

@@ -15,6 +15,8 @@ _LAZY = {
     "read_neighbors": "._neighbors",
     "write_neighbors": "._neighbors",
     "combine": "._pca",
+    "combine_features": "._features",
+    "text_features": "._features",
     "pca": "._pca",
     "pca_params": "._pca",
 }

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .. import registry
+from .. import _registry as registry
 from ._base import (
     NOISE,
     NOT_APPLICABLE,
@@ -54,7 +54,7 @@ def make_outlier_detector(name: str, *, runtime: dict | None = None, **params) -
 
 
 #: Estimator parameters that do not change a result: left out of the written params.
-RUNTIME_PARAMS = registry.RUNTIME_KEYS["method"]
+RUNTIME_PARAMS = registry.RUNTIME_PARAMS
 
 
 def result_params(model) -> dict:

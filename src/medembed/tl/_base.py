@@ -4,7 +4,8 @@ Wrappers follow scikit-learn: ``__init__`` only stores arguments, ``fit`` valida
 (through a ``_parameter_constraints`` table) and sets attributes ending in ``_``.
 Clusterers expose ``labels_`` and may add per-sample columns via ``extra_columns_``;
 reducers ``embedding_``; outlier detectors ``scores_`` (higher = more outlying) and
-``is_outlier_``.
+``is_outlier_`` (True = outlier), and their ``fit_predict`` returns scikit-learn's -1
+(outlier) / 1 (inlier).
 
 Small collections (a pilot study of 10-100 images) never stop a run. Every estimator caps
 a parameter that ``n`` samples cannot support (:func:`cap_param`: ``n_clusters`` at
@@ -20,7 +21,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClusterMixin, OutlierMixin, TransformerMixin
 
 from .._validation import check_features, validate_params
 
@@ -114,8 +115,14 @@ class BaseReducer(TransformerMixin, _Checked):
         return self.fit(X, y).embedding_
 
 
-class BaseOutlierDetector(_Checked):
-    """Outlier detector: ``fit(X)`` sets ``scores_`` (higher = more outlying) and ``is_outlier_``."""
+class BaseOutlierDetector(OutlierMixin, _Checked):
+    """Outlier detector: ``fit(X)`` sets ``scores_`` (higher = more outlying) and
+    ``is_outlier_`` (bool, True = outlier).
+
+    :meth:`fit_predict` follows scikit-learn's outlier detectors: -1 for an outlier, 1 for an
+    inlier. Like ``LocalOutlierFactor(novelty=False)`` there is no ``predict``: a detector
+    describes the samples it was fitted on. For booleans read ``is_outlier_``.
+    """
 
     def _finish(self, scores, is_outlier):
         self.scores_ = np.asarray(scores, dtype=np.float64)
@@ -123,4 +130,5 @@ class BaseOutlierDetector(_Checked):
         return self
 
     def fit_predict(self, X, y=None, **kw):
-        return self.fit(X, y, **kw).is_outlier_
+        """Fit on ``X`` and return -1 (outlier) / 1 (inlier) per sample, as scikit-learn does."""
+        return np.where(self.fit(X, y, **kw).is_outlier_, -1, 1)

@@ -26,7 +26,7 @@ import itertools
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from .. import registry
+from .. import _registry as registry
 from ._api import make_clusterer, runtime_params
 from ._base import NOT_APPLICABLE, NotApplicable
 

@@ -2,7 +2,7 @@
 
 Leaves are embedded in the Poincaré ball so that a continuous relaxation of Dasgupta's
 cost is small, then decoded into a binary tree by greedy merging on the depth of their
-hyperbolic lowest common ancestors (LCA), see :mod:`medembed.tl._hyperbolic`.
+hyperbolic lowest common ancestors (LCA), see :mod:`medembed.tl.cluster._hyperbolic`.
 
 * Similarities ``w_ij = (1 + cos(x_i, x_j)) / 2`` of (optionally z-scored) L2-normalised
   features; computed on the fly per triplet batch, so memory is ``O(n d)`` (an ``n x n``
@@ -66,7 +66,7 @@ import numpy as np
 
 from ..._validation import Interval, Options
 from .._base import BaseClusterer, cap_n_clusters
-from .._hyperbolic import (
+from ._hyperbolic import (
     cut_linkage,
     dasgupta_cost,
     decode_tree,

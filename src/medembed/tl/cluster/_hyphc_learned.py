@@ -41,7 +41,7 @@ import numpy as np
 
 from ..._validation import Interval, Options
 from .._base import NotApplicable
-from .._hyperbolic import cut_linkage, dasgupta_cost, decode_tree, lca_depth_same_radius, unit_rows
+from ._hyperbolic import cut_linkage, dasgupta_cost, decode_tree, lca_depth_same_radius, unit_rows
 from ._hyphc import HyperbolicHC, resolve_device, sample_triplets
 
 

@@ -22,9 +22,10 @@ How names are followed:
 - Files a module reads as package data (CSS, JavaScript, ...) are not imports: the
   module lists them, relative to its own directory, in a literal top-level
   ``PACKAGE_DATA = ("static/x.js", ...)``, and they are hashed together with it.
-- ``medembed.registry`` is not followed: it maps every method name to its module, so
-  adding a method would otherwise rerun everything. The job's own registry entry is
-  hashed instead (see :func:`medembed.registry.code_version`).
+- The registry (``medembed._registry`` and its workflow view
+  ``medembed.workflow.registry``) is not followed: it maps every method name to its
+  module, so adding a method would otherwise rerun everything. The job's own registry
+  entry is hashed instead (see :func:`medembed.workflow.registry.code_version`).
 
 This module uses only the standard library.
 """
@@ -37,9 +38,10 @@ import hashlib
 from pathlib import Path
 
 PACKAGE = "medembed"
-PKG_ROOT = Path(__file__).resolve().parent
+#: The ``medembed`` package directory (this module is ``medembed/workflow/codeversion.py``).
+PKG_ROOT = Path(__file__).resolve().parents[1]
 #: Modules never followed (see the module docstring).
-NOT_FOLLOWED = frozenset({f"{PACKAGE}.registry"})
+NOT_FOLLOWED = frozenset({f"{PACKAGE}._registry", f"{PACKAGE}.workflow.registry"})
 
 
 def module_file(module: str) -> Path | None:

@@ -111,7 +111,7 @@ def _check_dataset(name: str, ds: Mapping) -> None:
     ml = ds.get("multilabel") or {}
     if ml.get("column") and ml["column"] in (ds.get("labels") or []):
         raise ConfigError(f"{where}.multilabel.column={ml['column']!r} is also in labels; list it once")
-    from .datasets._table import TableError, check_table  # pandas: only for table datasets
+    from ..datasets._table import TableError, check_table  # pandas: only for table datasets
 
     try:
         check_table(**ds)

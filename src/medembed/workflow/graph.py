@@ -154,7 +154,7 @@ def stage(rule: str, stages: tuple[Stage, ...] = STAGES) -> Stage:
     for s in stages:
         if s.rule == rule:
             return s
-    raise KeyError(f"rule {rule!r} is not declared in medembed._graph.STAGES")
+    raise KeyError(f"rule {rule!r} is not declared in medembed.workflow.graph.STAGES")
 
 
 def report_meta(rule: str, key: str, stages: tuple[Stage, ...] = STAGES) -> dict:

@@ -1,4 +1,4 @@
-"""Compiled loops of :mod:`medembed.tl._hyperbolic` (numba, cached on disk after the first
+"""Compiled loops of :mod:`medembed.tl.cluster._hyperbolic` (numba, cached on disk after the first
 compile). Imported only by the functions that call them, so importing the package does not
 import numba."""
 

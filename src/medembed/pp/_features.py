@@ -12,9 +12,9 @@ import logging
 
 import numpy as np
 
-from .embed import mean_text_embedding
-from .io import Array
-from .pp import combine
+from ..embed import mean_text_embedding
+from ..io import Array
+from ._pca import combine
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Resume an interrupted run: ``python -m medembed.resume [snakemake arguments]``.
+"""Resume an interrupted run: ``python -m medembed.workflow.resume [snakemake arguments]``.
 
 After Ctrl-C, a killed job or a crashed node, snakemake leaves its working directory
 locked (a SIGKILL never releases the lock) and may leave jobs marked incomplete. This

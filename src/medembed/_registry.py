@@ -1,10 +1,16 @@
-"""Registry of every method the workflow can run, keyed by its config name.
+"""Every method the analysis API can build by name: config name -> implementation.
 
-This module is pure Python with no third-party imports so that the Snakefile can
-read it (to list methods and hash their source) without loading torch or sklearn.
-Each entry maps a config name to ``"module:attribute"``; :func:`load` imports it
-lazily. The same name is the config key, the ``{method}`` wildcard, the file stem
-of the result and the label in the report.
+The package's name-based factories (:func:`medembed.datasets.read_dataset`,
+:func:`medembed.embed.make_encoder`, :func:`medembed.tl.make_clusterer`, ...) look their
+name up here. Each entry maps a config name to ``"module:attribute"``; :func:`load`
+imports it lazily, so this module imports nothing from the package and sits below every
+namespace (the layers contract in pyproject.toml). The same name is the config key, the
+``{method}`` wildcard, the file stem of the result and the label in the report. What the
+workflow needs on top (which method takes which input, runtime config keys, code
+versions) is :mod:`medembed.workflow.registry`.
+
+Pure Python with no third-party imports, so the Snakefile can read it without loading
+torch or sklearn.
 """
 
 from __future__ import annotations
@@ -57,53 +63,13 @@ REGISTRY: dict[str, dict[str, str]] = {
     },
 }
 
-#: Encoders with a text tower (they can embed QA texts and score zero-shot prompts).
-ENCODERS_WITH_TEXT = frozenset({"biomedclip", "open_clip"})
-
-#: Methods whose ``fit`` takes the shared kNN graph as ``knn=``.
-USES_KNN = frozenset({"tsne", "umap", "spectral", "knn_distance", "lof", "dbscan"})
-
-#: Clusterers that learn from a fraction of known labels (``uses_labels = True``).
-SEMI_SUPERVISED = frozenset({"hyphc_learned"})
-
-#: Clusterers that produce a tree (linkage + Newick) and get a tree figure.
-HIERARCHICAL = frozenset({"hyphc", "hyphc_learned"})
-
-#: Outlier methods that read a clustering's labels; value = cluster method name.
-OUTLIERS_FROM_CLUSTER: dict[str, str] = {
-    "dbscan_noise": "dbscan",
-    "hdbscan_noise": "hdbscan",
-}
-
-#: Outlier methods that reuse a clusterer's fitted model (``fit(X, mixture=...)``) when
-#: that clusterer runs on the same features; value = cluster method name (Malheiros, n.d.).
-OUTLIERS_FROM_MODEL: dict[str, str] = {"gmm_density": "gmm"}
-
 #: Estimator parameters a job sets from its rule's ``threads`` (:func:`medembed.workflow.job_settings`).
 THREAD_KEYS = frozenset({"n_jobs", "core_dist_n_jobs"})
 
-#: Config keys that change how a job runs but not what it computes. They reach jobs as
-#: snakemake ``resources`` (never ``params``), so changing them reruns nothing. Keyed by
-#: the config section they sit in; "method" applies to every reduce/cluster/outliers entry.
-RUNTIME_KEYS: dict[str, frozenset[str]] = {
-    "encoder": frozenset({"batch_size", "device"}),
-    "encoder.params": frozenset({"local_dir"}),
-    "texts": frozenset({"batch_size"}),
-    "download": frozenset(
-        {"timeout", "expected_images", "expected_qa", "lock_file", "max_unpacked_mb", "max_ratio", "max_members"}
-    ),
-    "method": frozenset({"device", "progress"}) | THREAD_KEYS,
-}
-
-
-def split_runtime(section: str, values: dict | None) -> tuple[dict, dict]:
-    """``(science, runtime)``: ``values`` without and with only the runtime keys of ``section``."""
-    values = dict(values or {})
-    keys = RUNTIME_KEYS.get(section, frozenset())
-    return (
-        {k: v for k, v in values.items() if k not in keys},
-        {k: v for k, v in values.items() if k in keys},
-    )
+#: Estimator parameters that change how a method runs but not what it computes: they are
+#: left out of a result's params (:func:`medembed.tl.result_params`) and reach jobs as
+#: runtime settings (``medembed.workflow.registry.RUNTIME_KEYS["method"]``).
+RUNTIME_PARAMS = frozenset({"device", "progress"}) | THREAD_KEYS
 
 
 def names(stage: str) -> list[str]:
@@ -135,19 +101,3 @@ def load(stage: str, name: str):
 def module_of(stage: str, name: str) -> str:
     """Dotted module that implements ``name`` in ``stage`` (what :func:`load` imports)."""
     return target(stage, name).split(":")[0]
-
-
-def code_version(script, stage: str | None = None, name: str | None = None) -> str:
-    """Short hash of a rule's ``script`` and every package module it reaches.
-
-    With ``stage`` and ``name`` the method's registered module (loaded by name, so not
-    visible as an import) and its registry entry are part of the hash too. The import
-    graph is read from the source by :mod:`medembed.codeversion`.
-    """
-    from . import codeversion
-
-    if stage is None:
-        return codeversion.code_version(script)
-    return codeversion.code_version(
-        script, extra=(module_of(stage, name),), salt=target(stage, name)
-    )

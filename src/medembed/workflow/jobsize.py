@@ -25,7 +25,7 @@ ROWS_PER_THREAD = 4096
 
 def n_rows(path: str | os.PathLike, member: str = "X.npy") -> int | None:
     """Rows of the matrix ``member`` of an ``.npz``, from its header; None if not readable yet."""
-    from ._npy import read_header
+    from .._npy import read_header
 
     try:
         with zipfile.ZipFile(path) as zf, zf.open(member) as fh:

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from .registry import THREAD_KEYS
+from .._registry import THREAD_KEYS
 
 log = logging.getLogger("medembed")
 
@@ -58,7 +58,7 @@ def job_settings(resources, threads: int | None = None) -> dict:
     """The job's runtime settings: the JSON ``settings`` resource, with ``n_jobs`` = threads.
 
     Runtime keys (device, batch size, model location, timeouts, ...) travel as a resource
-    rather than a param so that changing them reruns nothing (see registry.RUNTIME_KEYS).
+    rather than a param so that changing them reruns nothing (see medembed.workflow.registry.RUNTIME_KEYS).
     """
     raw = getattr(resources, "settings", None) if not isinstance(resources, dict) else resources.get("settings")
     out = json.loads(raw) if raw else {}
