@@ -10,7 +10,7 @@ JS_STAMP := node_modules/.package-lock.json
 
 CONFIG ?= config/demo.yaml
 
-.PHONY: setup lint-setup demo run resume test lint report report-zip clean
+.PHONY: setup lint-setup system-setup demo run resume test lint report report-zip clean
 
 setup: $(STAMP)
 
@@ -44,8 +44,14 @@ run: $(STAMP)
 resume: $(STAMP)
 	$(BIN)/python -m medembed.workflow.resume --cores $(CORES) --configfile $(CONFIG)
 
+# The machine's Debian packages the tests need (chromium; slurm-wlm and munge for the
+# local SLURM), installed with apt when missing, as root or through sudo; a no-op when
+# they are there. The tests install nothing: they fail naming this target instead.
+system-setup:
+	.ci/system-setup
+
 # Tests; pytest's exit code 5 (nothing collected) is an error here, not a pass.
-test: $(STAMP)
+test: system-setup $(STAMP)
 	$(BIN)/python -m pytest -v --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

@@ -1,47 +1,41 @@
-"""A real headless Chromium for page tests: Debian's ``chromium`` driven by Playwright.
+"""A real headless Chromium for page tests: the system's ``chromium`` driven by Playwright.
 
 Playwright's own browser download cannot run here (no network but the package
-registries), so the system browser is launched through ``executable_path``; when it is
-missing, :func:`ensure_chromium` installs it with apt (CI runs as root, non-interactive).
+registries), so the system browser (Debian's ``chromium``, which ``make system-setup``
+installs) is launched through ``executable_path``. This module installs nothing: when no
+Chromium is on PATH, the test fails naming ``make system-setup``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import subprocess
 from collections.abc import Iterator
+
+import pytest
 
 #: WebGL in a headless browser without a GPU: ANGLE on SwiftShader (software). No flag
 #: loosens file:// rules: a page must work as it would in a user's browser.
 CHROMIUM_ARGS = ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox"]
+#: The names a Chromium binary goes by, in order of preference (.ci/system-setup checks the same).
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+#: Why a page test fails on a machine without one, and what to run.
+MISSING = f"chromium not installed (none of {', '.join(CHROMIUM_NAMES)} on PATH): run `make system-setup`"
 
 
 def find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
+    for name in CHROMIUM_NAMES:
         path = shutil.which(name)
         if path:
             return path
     return None
 
 
-def ensure_chromium() -> str:
-    """Path of a Chromium binary; installs Debian's ``chromium`` with apt when there is none."""
-    path = find_chromium()
-    if path:
-        return path
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    apt = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
-    if subprocess.run(apt, env=env, stdin=subprocess.DEVNULL, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, stdin=subprocess.DEVNULL,
-                       capture_output=True, check=True)
-        proc = subprocess.run(apt, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"could not install chromium with apt: {proc.stderr[-2000:]}")
+def require_chromium() -> str:
+    """Path of a Chromium binary; fails the calling test (no skip) when there is none."""
     path = find_chromium()
     if path is None:
-        raise RuntimeError("apt installed chromium but no chromium binary is on PATH")
+        pytest.fail(MISSING, pytrace=False)
     return path
 
 
@@ -50,7 +44,7 @@ def chromium(executable: str | None = None) -> Iterator:
     """A launched headless Playwright browser on the system Chromium."""
     from playwright.sync_api import sync_playwright
 
-    executable = executable or ensure_chromium()
+    executable = executable or require_chromium()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:

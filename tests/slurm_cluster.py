@@ -9,10 +9,12 @@ What it starts, all under one temporary directory, with nothing written to /etc:
   ``cluster.env``; ``srun`` inside a job through a two-line wrapper first on ``PATH`` (the
   plugin's jobstep drops ``SLURM_CONF`` from the job's environment, see ``start_cluster``).
 
-When ``slurmctld``/``slurmd``/``munged``/``sbatch`` are missing, Debian's ``slurm-wlm`` and
-``munge`` are installed with apt (non-interactive; this needs root, which CI has). If SLURM
-cannot be installed or started, the fixture fails with the reason and the daemons' logs:
-there is no skip.
+The programs come from Debian's ``slurm-wlm`` and ``munge``, which ``make system-setup``
+installs (machine set-up, as root); this module installs nothing. When one of them is
+missing, or SLURM cannot be started, the tests that need the cluster fail with the reason
+(``make system-setup`` to run, or the daemons' logs): there is no skip. Everything else is
+per session, here: a conf, key, ports and daemons of its own under the session's tmp dir,
+stopped when it ends, so sessions share nothing and /etc stays as the packages left it.
 
 Why the configuration is what it is:
 
@@ -57,15 +59,16 @@ from pathlib import Path
 import pytest
 from conftest import Background
 
+#: The programs the cluster needs (.ci/system-setup checks the same), from Debian's PACKAGES.
 REQUIRED = ("slurmctld", "slurmd", "munged", "sbatch", "srun", "squeue", "sinfo", "scontrol")
-APT_PACKAGES = ("slurm-wlm", "munge")
+PACKAGES = ("slurm-wlm", "munge")
 NODE = "medembed1"
 PARTITION = "debug"
 CLUSTER = "medembed"
 
 
 class SlurmError(RuntimeError):
-    """SLURM could not be installed or started; the message says why."""
+    """SLURM is not installed or could not be started; the message says why."""
 
 
 def _which(name: str) -> str | None:
@@ -73,25 +76,12 @@ def _which(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/local/sbin")
 
 
-def ensure_installed() -> dict[str, str]:
-    """Paths of the SLURM and munge programs, installing the Debian packages when missing."""
+def require_installed() -> dict[str, str]:
+    """Paths of the SLURM and munge programs; :class:`SlurmError` naming ``make system-setup``
+    when one is missing."""
     missing = [p for p in REQUIRED if _which(p) is None]
     if missing:
-        if shutil.which("apt-get") is None:
-            raise SlurmError(f"{', '.join(missing)} missing and apt-get is not available to install {APT_PACKAGES}")
-        if os.geteuid() != 0:
-            raise SlurmError(f"{', '.join(missing)} missing; installing {APT_PACKAGES} with apt needs root")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (
-            ["apt-get", "update", "-q"],
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *APT_PACKAGES],
-        ):
-            proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
-            if proc.returncode != 0:
-                raise SlurmError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-        missing = [p for p in REQUIRED if _which(p) is None]
-        if missing:
-            raise SlurmError(f"still missing after installing {APT_PACKAGES}: {', '.join(missing)}")
+        raise SlurmError(f"{', '.join(missing)} not installed ({' and '.join(PACKAGES)}): run `make system-setup`")
     return {p: _which(p) for p in REQUIRED}
 
 
@@ -246,8 +236,8 @@ def _wait(predicate, timeout: float, what: str, cluster: SlurmCluster | None = N
 
 
 def start_cluster(root: Path) -> SlurmCluster:
-    """Install if needed, configure and start munged, slurmctld and slurmd under ``root``."""
-    bins = ensure_installed()
+    """Configure and start munged, slurmctld and slurmd under ``root`` (the programs must be installed)."""
+    bins = require_installed()
     root.mkdir(parents=True, exist_ok=True)
     # A short socket path: AF_UNIX paths are limited to ~108 bytes and pytest's tmp dirs are long.
     sockdir = Path(tempfile.mkdtemp(prefix="medembed-munge-", dir="/tmp"))

@@ -2,7 +2,7 @@
 
 The explorer is built with the package calls the workflow's scripts make, on 60 real
 MedNIST images (features: their grey pixels, so the run takes seconds, not a model load),
-and opened from file:// in Debian's chromium (installed by :mod:`browser` when missing).
+and opened from file:// in Debian's chromium (installed by ``make system-setup``, see :mod:`browser`).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from conftest import DEMO_CONFIG, copy_workflow, snakemake
 
-from medembed.workflow import graph
 from medembed import embed, io
+from medembed.workflow import graph
 
 # ---- the declaration, expanded in Python -------------------------------------------------
 
