@@ -25,6 +25,7 @@ include: "rules/outliers.smk"
 include: "rules/evaluate.smk"
 include: "rules/plot.smk"
 include: "rules/findings.smk"
+include: "rules/issues.smk"
 include: "rules/explore.smk"
 include: "rules/report.smk"
 

@@ -42,6 +42,7 @@ CLUSTER = PLAN.methods("cluster")
 OUTLIERS = PLAN.methods("outliers")
 TREES = PLAN.methods("trees")
 STABLE = PLAN.methods("stable")
+ISSUE_TYPES = graph.ISSUE_TYPES
 
 # Prefix of every analysis result: one folder per dataset, encoder and feature set.
 ANALYSIS = "results/{dataset}/{encoder}/{features}"
@@ -342,6 +343,18 @@ def all_outliers(wildcards):
     return analysis_expand(
         rules.detect_outliers.output.scores, wildcards, method=OUTLIERS
     )
+
+
+def issue_inputs(wildcards):
+    """find_issues' optional inputs: the outlier consensus and its detectors."""
+    if not OUTLIERS:
+        return {}
+    return {
+        "consensus": analysis_expand(rules.outlier_consensus.output.table, wildcards)[
+            0
+        ],
+        "scores": all_outliers(wildcards),
+    }
 
 
 def all_metrics(wildcards):

@@ -432,6 +432,9 @@ def write_report(
     for d in datasets:
         ds = d["name"]
         out.append(f"<h2 id='ds-{html.escape(ds)}'>Dataset <code>{html.escape(ds)}</code></h2>")
+        first = next((s for s in d["sections"] if s.get("issues") or "issues_summary" in s["tables"]), None)
+        if first is not None:
+            out.append(look_first(first, ds, base=base, checked=_checked, cap=cap, figure=embed))
         if "encoders" in d.get("tables", {}):
             out.append("<h3>Embeddings: which encoder fits these images?</h3>" + cap("encoders", dataset=ds))
             out.append(encoders_table(io.read_table(_checked(d["tables"]["encoders"]))))
@@ -483,6 +486,35 @@ def write_report(
     out.append("<h2 id='run'>Run</h2>" + cap("run") + read_fragment(_checked(summary["run"])))
     out.append("</body></html>")
     io.write_text(path, "\n".join(out))
+
+
+def issues_summary_table(summary: pd.DataFrame) -> str:
+    """The issue counts (``tl.issue_summary``): images per type and their share, ``any`` last."""
+    t = summary.copy()
+    t["share"] = [f"{100 * v:.1f}%" if np.isfinite(v) else "" for v in t["share"].astype(float)]
+    t["issue"] = t["issue"].str.replace("_", " ")
+    return table_html(t.rename(columns={"rows": "rows in issues.tsv"}), index=False)
+
+
+def look_first(section: Mapping, dataset: str, *, base: Path, checked, cap, figure) -> str:
+    """"Look at these first": the issue counts of a dataset's first section, a gallery per
+    issue type that has any, and a link to the full ``issues.tsv``."""
+    wc = {"dataset": dataset, "encoder": section["encoder"], "features": section["features"]}
+    tab, galleries = section["tables"], section.get("issues", {})
+    out = [f"<h3>Look at these first ({html.escape(section['encoder'])}, "
+           f"{html.escape(section['features'])} features)</h3>", cap("issues", **wc)]
+    present = None
+    if "issues_summary" in tab:
+        summary = io.read_table(checked(tab["issues_summary"]))
+        out.append(issues_summary_table(summary))
+        present = set(summary.loc[summary["images"] > 0, "issue"])
+    if "issues" in tab:
+        out.append("<p>Every issue, with its evidence: "
+                   + _link(checked(tab["issues"]), base, "issues.tsv") + "</p>")
+    for kind, p in galleries.items():
+        if present is None or kind in present:
+            out.append(figure(checked(p), kind.replace("_", " ")))
+    return "".join(out)
 
 
 def findings_table(table: pd.DataFrame, *, method: str = "", q_max: float = 0.05, max_rows: int = 30) -> str:

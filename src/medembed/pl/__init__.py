@@ -25,6 +25,8 @@ _LAZY = {
     "contingency": "._metrics",
     "contingency_table": "._metrics",
     "outlier_gallery": "._galleries",
+    "issue_gallery": "._issues",
+    "ISSUE_TITLES": "._issues",
     "duplicate_gallery": "._galleries",
     "duplicate_sets": "._galleries",
     "legend_groups": "._style",

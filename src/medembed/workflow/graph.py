@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ..tl._issues import ISSUE_TYPES
 from . import config as _config
 from . import registry
 
@@ -29,9 +30,10 @@ from . import registry
 SCOPES = ("dataset", "shard", "encoder", "features", "section")
 
 #: Report places: at dataset level ``tables`` / ``figures`` (scope ``dataset``) and
-#: ``zero_shot`` (scope ``encoder``); in a section ``figures``, ``tables``, ``explorer`` and
-#: ``per_method`` (a figure per method); ``None``: a ``snakemake --report`` output only.
-PLACES = ("figures", "tables", "zero_shot", "per_method", "explorer", None)
+#: ``zero_shot`` (scope ``encoder``); in a section ``figures``, ``tables``, ``explorer``,
+#: ``per_method`` (a figure per method) and ``issues`` (a gallery per issue type);
+#: ``None``: a ``snakemake --report`` output only.
+PLACES = ("figures", "tables", "zero_shot", "per_method", "issues", "explorer", None)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("outlier_consensus", "section", when="outliers", outputs={
         "top": Show(None, category="Outliers", caption="outliers_top", label="consensus top (TSV)")}),
     Stage("find_duplicates", "section", outputs={"summary": None}),
+    Stage("find_issues", "section", outputs={
+        "issues": Show("tables", "issues"), "summary": Show("tables", "issues_summary")}),
     Stage("cluster_findings", "section", methods="cluster", when="findings", outputs={
         "png": _section("Clusters", "findings", "findings {method}", place="per_method"),
         "table": Show("tables", "findings", method="color_by")}),
@@ -134,6 +138,9 @@ STAGES: tuple[Stage, ...] = (
         "html": _section("Outliers", "outliers_top", "consensus table", kind="outliers", place="tables")}),
     Stage("table_duplicates", "section", outputs={
         "html": _section("Duplicates", "duplicates", "near-duplicate table", place="tables")}),
+    Stage("plot_issues", "section", outputs={
+        kind: _section("Issues", "issues", kind.replace("_", " "), kind=kind, place="issues")
+        for kind in ISSUE_TYPES}),
     Stage("make_explorer", "section", outputs={"explorer": Show("explorer")}),
 )
 
@@ -301,7 +308,8 @@ class Plan:
             layout.append(d)
             for enc in self.analysed:
                 for feat in self.features_of[(ds, enc)]:
-                    s = {"encoder": enc, "features": feat, "figures": {}, "tables": {}, "per_method": {}}
+                    s = {"encoder": enc, "features": feat, "figures": {}, "tables": {}, "per_method": {},
+                         "issues": {}}
                     d["sections"].append(s)
                     sections[(ds, enc, feat)] = s
         by_name = {d["name"]: d for d in layout}
