@@ -251,8 +251,8 @@ def quality_issues(table: pd.DataFrame, *, k: float = K, min_side: int = MIN_SID
             hit &= also
         flagged[detail] = hit
         z = (med - x) / max(mad, dist / k)  # in MADs (the minimum gap standing in for a tiny MAD)
-        by = f"{k:g}·MAD of log10" if k * mad >= LOG_GAP else f"at least {10**LOG_GAP:.2g}x"
-        how = f"{'1 − ' if headroom else ''}median{' headroom' if headroom else ''} ÷ {10**dist:.2g} ({by})"
+        by = f"{k:g}·MAD of log10" if k * mad >= LOG_GAP else f"the minimum factor {10**LOG_GAP:.2g}"
+        how = f"{'1 − (1 − median)' if headroom else 'median'} ÷ {10**dist:.2g}: {by}"
         if cap is not None:
             how += f", at most {cap:g}"
         shown = (lambda v: 1 - v) if headroom else (lambda v: v)
