@@ -7,6 +7,7 @@ rule make_thumbnails:
         manifest=rules.make_manifest.output.manifest,
     output:
         thumbnails=directory("results/{dataset}/thumbnails"),
+        quality="results/{dataset}/quality.parquet",
     log:
         "logs/{dataset}/make_thumbnails.log",
     benchmark:

@@ -1,4 +1,5 @@
-"""Rule make_thumbnails: every manifest image as a small JPEG tile in sprite sheets (once per dataset)."""
+"""Rule make_thumbnails: every manifest image as a small JPEG tile in sprite sheets, and its pixel
+quality measures from the same decode (once per dataset)."""
 
 from typing import TYPE_CHECKING
 
@@ -14,4 +15,5 @@ with job_logging(snakemake.log[0]):
         snakemake.output.thumbnails,
         decode=io.read_table_params(snakemake.input.manifest).get("decode"),
         threads=snakemake.threads,
+        quality_table=snakemake.output.quality,
     )

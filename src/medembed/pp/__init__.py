@@ -1,4 +1,5 @@
-"""Preprocessing: PCA pre-reduction, image+text fusion and the one shared kNN graph.
+"""Preprocessing: image quality from pixels, PCA pre-reduction, image+text fusion and the one
+shared kNN graph.
 
 Names are imported on first use (see :mod:`medembed._lazy`).
 """
@@ -19,6 +20,9 @@ _LAZY = {
     "text_features": "._features",
     "pca": "._pca",
     "pca_params": "._pca",
+    "image_quality": "._quality",
+    "quality_issues": "._quality",
+    "quality_table": "._quality",
 }
 
 __getattr__, __dir__, __all__ = attach(__name__, _LAZY)
