@@ -215,17 +215,28 @@ def small_explorer(tmp_path_factory):
     knn = pp.neighbors(X, n_neighbors=15, metric="cosine", ids=ids)
     split = np.where(np.arange(len(ids)) % 3 == 0, "test", "train")
     _, sets, _ = tl.near_duplicates(knn, 0.9, split, ids=ids)
+    # a synthetic issue table: point 7 has two issues, 20 and 21 are a near-duplicate pair,
+    # and an unreadable image (no embedding, not on the map) is left out
+    a, b, c, d = (str(ids[k]) for k in (7, 20, 21, 33))
+    issues = _issue_table([
+        (a, "label_error", "class", 0.93, f"labelled {a.split('/')[0]}; out-of-fold p = 0.03; 9 of 10 neighbours differ", ""),
+        (a, "image_quality", "dark", 0.41, "mean intensity 11 of 255 (dataset median 96)", ""),
+        (b, "near_duplicate", "", 0.88, "cosine similarity 0.991 to its pair", c),
+        (c, "near_duplicate", "", 0.88, "cosine similarity 0.991 to its pair", b),
+        (d, "label_error", "class", 0.61, "labelled elsewhere; out-of-fold p = 0.21", ""),
+        ("Hand/truncated.jpeg", "unreadable", "", 1.0, "truncated JPEG", ""),
+    ])
     built = build_explorer(
         base / "build" / "explorer", manifest, maps, thumbnails=base / "thumbnails",
         label_columns=labels, clusterings=clusterings, outliers=outliers, consensus=consensus,
-        top=tl.top_outliers(consensus, 5), duplicates=sets, neighbors=knn, title="mednist-60",
+        top=tl.top_outliers(consensus, 5), duplicates=sets, issues=issues, neighbors=knn, title="mednist-60",
     )
     moved = base / "elsewhere" / "explorer"
     moved.parent.mkdir()
     shutil.move(base / "build" / "explorer", moved)
     shutil.rmtree(base / "thumbnails")  # the explorer keeps its own (hard-linked) sheets
     return {"dir": moved, "n": len(ids), "ids": ids, "knn": knn, "sets": sets, "built": built,
-            "clusters": clusterings, "top": tl.top_outliers(consensus, 5)}
+            "clusters": clusterings, "top": tl.top_outliers(consensus, 5), "issues": issues}
 
 
 @pytest.fixture(scope="module")
@@ -314,6 +325,45 @@ def test_explorer_in_chromium(small_explorer, browser, tmp_path, shots):
     leak = ex["sets"]["crosses_split"].sum()
     page.select_option("#filter", "leak")
     assert page.locator("#status").inner_text().startswith(f"{leak} of 60")
+
+    # issues: the pinned card lists each of a point's issues with its evidence
+    issues = ex["issues"]
+    page.keyboard.press("Escape")  # clears the selection (and the pin)
+    page.select_option("#filter", "all")
+    two = str(issues["id"].iloc[0])
+    i2 = int(np.flatnonzero(ids == two)[0])
+    page.evaluate(f"explorer.pin({i2})")
+    assert page.locator("#pinned .issue").count() == 2
+    text = page.locator("#pinned .issues").inner_text()
+    for _, r in issues[issues["id"] == two].iterrows():
+        assert r["evidence"] in text and f"{r['score']:.2f}" in text and r["detail"] in text
+    assert "label error" in text and "image quality" in text
+    # hovering it shows the count
+    p2 = page.evaluate(f"explorer.screenOf({i2})")
+    page.mouse.move(p2["x"], p2["y"])
+    page.wait_for_function(f"explorer.state.hover === {i2}")
+    assert "2 issues: label error, image quality" in page.locator("#hover").inner_text()
+    page.wait_for_function("Array.from(document.querySelectorAll('#pinned img, #hover img')).every(im => im.complete && im.naturalWidth > 0)")
+    shot = _shot(page, tmp_path, "explorer_issues", shots)
+    assert shot.stat().st_size > 0
+    # a near duplicate's card has a button that pins the other image
+    dup_a, dup_b = (int(np.flatnonzero(ids == issues["id"].iloc[k])[0]) for k in (2, 3))
+    page.evaluate(f"explorer.pin({dup_a})")
+    page.click("#pinned button.other")
+    assert page.evaluate("explorer.state.pinned") == dup_b
+    assert ids[dup_a] in page.locator("#pinned button.other").inner_text()
+    _shot(page, tmp_path, "explorer_issue_other", shots)
+    # the issue filters: "label errors" holds the images with one, "any issue" every flagged image
+    on_map = issues[issues["id"].isin(ids)]
+    n_label = on_map.loc[on_map["issue"] == "label_error", "id"].nunique()
+    assert page.locator("#filter option[value='issue:label_error']").inner_text() == f"label errors ({n_label})"
+    page.select_option("#filter", "issue:label_error")
+    assert page.locator("#status").inner_text().startswith(f"{n_label} of 60")
+    page.select_option("#filter", "issue")
+    assert page.locator("#status").inner_text().startswith(f"{on_map['id'].nunique()} of 60")
+    page.select_option("#color", "issue score (any)")
+    assert "more suspect" in page.locator("#legend").inner_text()
+    _shot(page, tmp_path, "explorer_issue_score", shots)
 
     assert errors == []
     assert outside == []  # nothing but local files: works offline
