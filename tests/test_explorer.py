@@ -112,6 +112,83 @@ def test_explorer_data_aligns_tables_by_id():
         explorer_data(manifest, {"m": io.Array(X, ids)}, clusterings={"km": cl.iloc[1:]})
 
 
+def _issue_table(rows) -> pd.DataFrame:
+    """A synthetic ``issues.tsv``: (id, issue, detail, score, evidence, other_id) rows,
+    path and rank (1.. by score within the issue type) filled in as the producer writes them."""
+    t = pd.DataFrame(rows, columns=["id", "issue", "detail", "score", "evidence", "other_id"])
+    t.insert(1, "path", "/d/" + t["id"] + ".png")
+    t.insert(5, "rank", t.groupby("issue")["score"].rank(ascending=False, method="first").astype(int))
+    return t
+
+
+def _decoded_score(coloring) -> np.ndarray:
+    import base64
+    return np.frombuffer(base64.b64decode(coloring["values"]), "<f4")
+
+
+def test_explorer_data_issues():
+    """Issues: filters by type (images counted once), a max-score colouring, per-point
+    records for the card; ids not on the map (unreadable) left out; no issues, none of it."""
+    ids = np.array([f"p{i}" for i in range(8)])
+    maps = {"m": io.Array(np.arange(16, dtype=np.float32).reshape(8, 2), ids)}
+    manifest = pd.DataFrame({"id": ids, "path": [f"/d/{i}.png" for i in ids], "cls": list("aabbccdd")})
+    issues = _issue_table([
+        ("p1", "label_error", "cls", 0.9, "labelled a; out-of-fold p(a) = 0.05", ""),
+        ("p1", "image_quality", "dark", 0.4, "mean intensity 3 of 255", ""),
+        ("p3", "label_error", "cls", 0.7, "labelled b; p(b) = 0.2", ""),
+        ("p3", "label_error", "finding_x", 0.8, "finding_x 0; p = 0.9", ""),  # a second label column
+        ("p4", "near_duplicate", "", 0.95, "cosine 0.99 to p5", "p5"),
+        ("p5", "near_duplicate", "", 0.95, "cosine 0.99 to p4", "p4"),
+        ("p5", "split_leak", "", 0.6, "train vs test", "p4"),
+        ("p6", "confounded_cluster", "kmeans: site", 0.3, "cluster 2: 90% site A", ""),
+        ("gone", "unreadable", "", 1.0, "truncated file", ""),  # no embedding: not a point
+        ("gone", "near_duplicate", "", 0.5, "", "p2"),
+    ])
+    assert list(issues.columns) == ["id", "path", "issue", "detail", "score", "rank", "evidence", "other_id"]
+    data = explorer_data(manifest, maps, label_columns=["cls"], issues=issues)
+    filters = {f["key"]: (f["name"], f["idx"]) for f in data["filters"]}
+    assert filters == {
+        "issue": ("any issue (5)", [1, 3, 4, 5, 6]),
+        "issue:label_error": ("label errors (2)", [1, 3]),
+        "issue:near_duplicate": ("near duplicates (2)", [4, 5]),
+        "issue:split_leak": ("split leaks (1)", [5]),
+        "issue:image_quality": ("image quality (1)", [1]),
+        "issue:confounded_cluster": ("confounded clusters (1)", [6]),
+    }
+    scores = {c["name"]: c for c in data["colorings"] if c["group"] == "issues"}
+    assert list(scores) == ["issue score (any)", "issue score (label error)", "issue score (near duplicate)",
+                            "issue score (split leak)", "issue score (image quality)",
+                            "issue score (confounded cluster)"]
+    on_map = issues[issues["id"].isin(ids)]
+    expected = on_map.groupby("id")["score"].max().reindex(ids).to_numpy(np.float32)
+    np.testing.assert_array_equal(_decoded_score(scores["issue score (any)"]), expected)  # NaN: no issue
+    assert scores["issue score (any)"]["max"] == pytest.approx(0.95)
+    np.testing.assert_array_equal(_decoded_score(scores["issue score (label error)"])[[1, 3]], np.float32([0.9, 0.8]))
+    # records: only the images with issues, by point then score; other = the other point
+    iss = data["issues"]
+    assert iss["types"] == ["label_error", "near_duplicate", "split_leak", "image_quality", "confounded_cluster"]
+    types = [iss["types"][r[1]] for r in iss["rows"]]
+    assert [r[0] for r in iss["rows"]] == [1, 1, 3, 3, 4, 5, 5, 6]
+    assert types[:4] == ["label_error", "image_quality", "label_error", "label_error"]
+    assert iss["rows"][2] == [3, 0, "finding_x", 0.8, 2, "finding_x 0; p = 0.9", -1]
+    assert iss["rows"][4][6] == 5 and iss["rows"][5][6] == 4 and iss["rows"][6][6] == 4
+    assert iss["ranked"][iss["types"].index("near_duplicate")] == 3  # ranks count the whole table
+    assert "gone" not in str(iss["rows"]) and "truncated" not in str(iss["rows"])
+
+    # the outlier / duplicate tables' own filters are not repeated by the issue ones
+    sets = pd.DataFrame({"id": ["p4", "p5"], "set": [0, 0], "crosses_split": [True, True]})
+    keys = [f["key"] for f in explorer_data(manifest, maps, duplicates=sets, issues=issues)["filters"]]
+    assert keys == ["dup", "leak", "issue", "issue:label_error", "issue:image_quality", "issue:confounded_cluster"]
+
+    # no issues (none given, an empty table, or only images off the map): nothing of them
+    for none in (None, issues.iloc[:0], issues[issues["id"] == "gone"]):
+        data = explorer_data(manifest, maps, label_columns=["cls"], issues=none)
+        assert data["issues"] is None and data["filters"] == []
+        assert [c["group"] for c in data["colorings"]] == ["label"]
+    with pytest.raises(ValueError, match="issue table lacks"):
+        explorer_data(manifest, maps, issues=issues.drop(columns="score"))
+
+
 # ---- the explorer in Chromium ----------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -138,17 +215,28 @@ def small_explorer(tmp_path_factory):
     knn = pp.neighbors(X, n_neighbors=15, metric="cosine", ids=ids)
     split = np.where(np.arange(len(ids)) % 3 == 0, "test", "train")
     _, sets, _ = tl.near_duplicates(knn, 0.9, split, ids=ids)
+    # a synthetic issue table: point 7 has two issues, 20 and 21 are a near-duplicate pair,
+    # and an unreadable image (no embedding, not on the map) is left out
+    a, b, c, d = (str(ids[k]) for k in (7, 20, 21, 33))
+    issues = _issue_table([
+        (a, "label_error", "class", 0.93, f"labelled {a.split('/')[0]}; out-of-fold p = 0.03; 9 of 10 neighbours differ", ""),
+        (a, "image_quality", "dark", 0.41, "mean intensity 11 of 255 (dataset median 96)", ""),
+        (b, "near_duplicate", "", 0.88, "cosine similarity 0.991 to its pair", c),
+        (c, "near_duplicate", "", 0.88, "cosine similarity 0.991 to its pair", b),
+        (d, "label_error", "class", 0.61, "labelled elsewhere; out-of-fold p = 0.21", ""),
+        ("Hand/truncated.jpeg", "unreadable", "", 1.0, "truncated JPEG", ""),
+    ])
     built = build_explorer(
         base / "build" / "explorer", manifest, maps, thumbnails=base / "thumbnails",
         label_columns=labels, clusterings=clusterings, outliers=outliers, consensus=consensus,
-        top=tl.top_outliers(consensus, 5), duplicates=sets, neighbors=knn, title="mednist-60",
+        top=tl.top_outliers(consensus, 5), duplicates=sets, issues=issues, neighbors=knn, title="mednist-60",
     )
     moved = base / "elsewhere" / "explorer"
     moved.parent.mkdir()
     shutil.move(base / "build" / "explorer", moved)
     shutil.rmtree(base / "thumbnails")  # the explorer keeps its own (hard-linked) sheets
     return {"dir": moved, "n": len(ids), "ids": ids, "knn": knn, "sets": sets, "built": built,
-            "clusters": clusterings, "top": tl.top_outliers(consensus, 5)}
+            "clusters": clusterings, "top": tl.top_outliers(consensus, 5), "issues": issues}
 
 
 @pytest.fixture(scope="module")
@@ -237,6 +325,45 @@ def test_explorer_in_chromium(small_explorer, browser, tmp_path, shots):
     leak = ex["sets"]["crosses_split"].sum()
     page.select_option("#filter", "leak")
     assert page.locator("#status").inner_text().startswith(f"{leak} of 60")
+
+    # issues: the pinned card lists each of a point's issues with its evidence
+    issues = ex["issues"]
+    page.keyboard.press("Escape")  # clears the selection (and the pin)
+    page.select_option("#filter", "all")
+    two = str(issues["id"].iloc[0])
+    i2 = int(np.flatnonzero(ids == two)[0])
+    page.evaluate(f"explorer.pin({i2})")
+    assert page.locator("#pinned .issue").count() == 2
+    text = page.locator("#pinned .issues").inner_text()
+    for _, r in issues[issues["id"] == two].iterrows():
+        assert r["evidence"] in text and f"{r['score']:.2f}" in text and r["detail"] in text
+    assert "label error" in text and "image quality" in text
+    # hovering it shows the count
+    p2 = page.evaluate(f"explorer.screenOf({i2})")
+    page.mouse.move(p2["x"], p2["y"])
+    page.wait_for_function(f"explorer.state.hover === {i2}")
+    assert "2 issues: label error, image quality" in page.locator("#hover").inner_text()
+    page.wait_for_function("Array.from(document.querySelectorAll('#pinned img, #hover img')).every(im => im.complete && im.naturalWidth > 0)")
+    shot = _shot(page, tmp_path, "explorer_issues", shots)
+    assert shot.stat().st_size > 0
+    # a near duplicate's card has a button that pins the other image
+    dup_a, dup_b = (int(np.flatnonzero(ids == issues["id"].iloc[k])[0]) for k in (2, 3))
+    page.evaluate(f"explorer.pin({dup_a})")
+    page.click("#pinned button.other")
+    assert page.evaluate("explorer.state.pinned") == dup_b
+    assert ids[dup_a] in page.locator("#pinned button.other").inner_text()
+    _shot(page, tmp_path, "explorer_issue_other", shots)
+    # the issue filters: "label errors" holds the images with one, "any issue" every flagged image
+    on_map = issues[issues["id"].isin(ids)]
+    n_label = on_map.loc[on_map["issue"] == "label_error", "id"].nunique()
+    assert page.locator("#filter option[value='issue:label_error']").inner_text() == f"label errors ({n_label})"
+    page.select_option("#filter", "issue:label_error")
+    assert page.locator("#status").inner_text().startswith(f"{n_label} of 60")
+    page.select_option("#filter", "issue")
+    assert page.locator("#status").inner_text().startswith(f"{on_map['id'].nunique()} of 60")
+    page.select_option("#color", "issue score (any)")
+    assert "more suspect" in page.locator("#legend").inner_text()
+    _shot(page, tmp_path, "explorer_issue_score", shots)
 
     assert errors == []
     assert outside == []  # nothing but local files: works offline

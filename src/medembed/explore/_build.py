@@ -139,6 +139,92 @@ def _score(name: str, group: str, values: pd.Series) -> dict:
             "pct": _b64(pct), "min": lo, "max": hi}
 
 
+#: The issue types of ``issues.tsv`` (the producer's vocabulary), in the order the page
+#: lists them; a type not listed here still shows, after these.
+ISSUE_TYPES = ("label_error", "outlier", "near_duplicate", "split_leak", "unreadable",
+               "image_quality", "confounded_cluster")
+#: The columns of ``issues.tsv``: one row per (image, issue).
+ISSUE_COLUMNS = ("id", "path", "issue", "detail", "score", "rank", "evidence", "other_id")
+#: Filter names of the types (plural, for "Show: label errors (12)").
+_ISSUE_PLURAL = {"label_error": "label errors", "outlier": "outliers", "near_duplicate": "near duplicates",
+                 "split_leak": "split leaks", "unreadable": "unreadable", "image_quality": "image quality",
+                 "confounded_cluster": "confounded clusters"}
+
+
+def _text(values: pd.Series) -> list[str]:
+    """Strings, with missing values (NaN, None, <NA>) as '' and whole floats as integers (a
+    TSV column of numeric ids, with empty cells, reads back as floats: 12.0 is id "12")."""
+    return ["" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else _fmt(v)
+            for v in values.astype(object).tolist()]
+
+
+def _issues(issues: pd.DataFrame, pos: pd.Series, *, have_filters: Sequence[str]) -> tuple[dict | None, list, list]:
+    """The issue table (one row per image x issue) as ``(records, colourings, filters)``.
+
+    Rows whose id is not a point (unreadable images have no embedding) are left out.
+    ``records``: ``types`` (issue codes present), ``names``, ``ranked`` (rows per type in
+    the whole table: "#rank of ranked"), ``rows``: one list per (point, issue),
+    ``[point, type code, detail, score (4 decimals, None if missing), rank (None if missing),
+    evidence, other point or -1]``, ordered by point, then score high to low. Only images with
+    issues carry rows, so the page stays small for 100k images with a few issues each.
+    Filters of types that already have one of their own (``have_filters``: outlier,
+    near_duplicate, split_leak from the outlier and duplicate tables) are not repeated.
+    """
+    missing = [c for c in ("id", "issue", "score") if c not in issues]
+    if missing:
+        raise ValueError(f"explorer: the issue table lacks column(s) {missing} "
+                         f"(expected {', '.join(ISSUE_COLUMNS)})")
+    t = issues.reset_index(drop=True)
+    issue = pd.Series(_text(t["issue"]))
+    ranked = {k: int(v) for k, v in issue.value_counts().items()}
+    point = pos.reindex(_index(t["id"])).to_numpy()
+    on_map = ~np.isnan(point.astype(np.float64))
+    if (~on_map).any():
+        log.info("explorer: %d issue row(s) are of images not on the map (e.g. unreadable), left out",
+                 int((~on_map).sum()))
+    t, issue, point = t[on_map].reset_index(drop=True), issue[on_map].reset_index(drop=True), point[on_map].astype(np.int64)
+    if not len(t):
+        return None, [], []
+    types = [k for k in ISSUE_TYPES if k in set(issue)] + sorted(set(issue) - set(ISSUE_TYPES))
+    code = issue.map({k: c for c, k in enumerate(types)}).to_numpy()
+    score = pd.to_numeric(t["score"], errors="coerce").to_numpy(dtype=np.float64)
+    rank = pd.to_numeric(t["rank"], errors="coerce").to_numpy() if "rank" in t else np.full(len(t), np.nan)
+    other = np.full(len(t), -1, np.int64)
+    if "other_id" in t:
+        oid = pd.Series(_text(t["other_id"]))
+        found = pos.reindex(_index(oid)).to_numpy(dtype=np.float64)
+        ok = (oid != "").to_numpy() & ~np.isnan(found)
+        other[ok] = found[ok].astype(np.int64)
+    detail = _text(t["detail"]) if "detail" in t else [""] * len(t)
+    evidence = _text(t["evidence"]) if "evidence" in t else [""] * len(t)
+    order = np.lexsort((-np.nan_to_num(score, nan=-1.0), point))
+    rows = [[int(point[r]), int(code[r]), detail[r],
+             None if np.isnan(score[r]) else round(float(score[r]), 4),
+             None if np.isnan(rank[r]) else int(rank[r]), evidence[r], int(other[r])] for r in order]
+    records = {"types": types, "names": [k.replace("_", " ") for k in types],
+               "ranked": [ranked.get(k, 0) for k in types], "rows": rows}
+
+    n = len(pos)
+    frame = pd.DataFrame({"point": point, "type": issue, "score": score})
+    per_image = frame.groupby("point")["score"].max()
+    any_score = pd.Series(np.nan, index=range(n))
+    any_score[per_image.index] = per_image.to_numpy()
+    colorings = [dict(_score("issue score (any)", "issues", any_score), csv="issue_score_any")]
+    filters = [{"key": "issue", "name": f"any issue ({frame['point'].nunique()})",
+                "idx": sorted(frame["point"].unique().tolist())}]
+    for k in types:
+        of = frame[frame["type"] == k]
+        s = pd.Series(np.nan, index=range(n))
+        top = of.groupby("point")["score"].max()
+        s[top.index] = top.to_numpy()
+        colorings.append(dict(_score(f"issue score ({k.replace('_', ' ')})", "issues", s), csv=f"issue_score_{k}"))
+        if k not in have_filters:
+            idx = sorted(of["point"].unique().tolist())
+            filters.append({"key": f"issue:{k}", "name": f"{_ISSUE_PLURAL.get(k, k.replace('_', ' '))} ({len(idx)})",
+                            "idx": idx})
+    return records, colorings, filters
+
+
 def _map(name: str, arr, ids: np.ndarray) -> dict:
     """A 2-D map quantised to uint16 on one scale for both axes (no distortion)."""
     X = np.asarray(arr.X, dtype=np.float64)[:, :2]
@@ -177,6 +263,7 @@ def explorer_data(
     consensus: pd.DataFrame | None = None,
     top: pd.DataFrame | None = None,
     duplicates: pd.DataFrame | None = None,
+    issues: pd.DataFrame | None = None,
     neighbors=None,
     thumbnails: Thumbnails | None = None,
     thumbs_url: str = "thumbs/",
@@ -192,7 +279,11 @@ def explorer_data(
     (id, cluster; -1 = noise); ``outliers``: method -> table (id, score); ``consensus``:
     (id, score); ``top``: the consensus top-N (id, in rank order); ``duplicates``: (id, set
     and optionally crosses_split); ``neighbors``: the shared graph (``.indices`` n x k in
-    its ``.ids`` order, ``.distances``); ``thumbnails``: the dataset's sprite sheets.
+    its ``.ids`` order, ``.distances``); ``issues``: the issue table (``issues.tsv``: id,
+    issue, detail, score, rank, evidence, other_id; one row per image x issue, see
+    :data:`ISSUE_COLUMNS`), shown as filters ("any issue", "label errors", ...), score
+    colourings (group "issues") and a list in the pinned point's card (the JSON's
+    ``issues``, see :func:`_issues`); ``thumbnails``: the dataset's sprite sheets.
     ``findings``: the label columns that are multi-label findings (binary, see
     :func:`medembed.tl.finding_columns`): coloured absent / present in a menu group of their
     own, listed as one line (the present ones) in a point's card.
@@ -245,6 +336,15 @@ def explorer_data(
             filters.append({"key": "leak", "name": "split-leaking sets (no split column configured)",
                             "idx": [], "disabled": True})
 
+    iss = None
+    if issues is not None:
+        # types with a filter of their own already (a leak filter needs the split column)
+        own = [k for k, has in (("outlier", top is not None), ("near_duplicate", duplicates is not None),
+                                ("split_leak", duplicates is not None and "crosses_split" in duplicates)) if has]
+        iss, issue_colorings, issue_filters = _issues(issues, pos, have_filters=own)
+        colorings += issue_colorings
+        filters += issue_filters
+
     nb = None
     if neighbors is not None:
         nb_ids = np.asarray(neighbors.ids if neighbors.ids is not None else ids).astype(str)
@@ -284,7 +384,7 @@ def explorer_data(
         "title": title, "n": n, "ids": ids.tolist(), "prefix": prefix, "paths": rel,
         "maps": [_map(m, a, ids) for m, a in maps.items()], "default_map": default_map,
         "colorings": colorings, "default_color": default_color, "filters": filters,
-        "neighbors": nb, "thumbs": th, "ramp": score_ramp(), "noise": NOISE,
+        "issues": iss, "neighbors": nb, "thumbs": th, "ramp": score_ramp(), "noise": NOISE,
     }
 
 

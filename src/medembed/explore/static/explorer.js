@@ -39,6 +39,9 @@ if (D.neighbors) { K = D.neighbors.k; nbIdx = b64(D.neighbors.idx, Int32Array); 
 var T = D.thumbs, tiles = T ? b64(T.tiles, Int32Array) : null, failed = {};
 if (T) T.failed.forEach(function (i) { failed[i] = 1; });
 var rampRGB = D.ramp.map(rgb), NOISE = rgb(D.noise);
+// issues: rows [point, type code, detail, score, rank, evidence, other point or -1], by point
+var ISS = D.issues, issuesOf = {};
+if (ISS) ISS.rows.forEach(function (r) { (issuesOf[r[0]] = issuesOf[r[0]] || []).push(r); });
 
 // ---- state ---------------------------------------------------------------------------
 var S = {map: D.default_map, color: D.default_color, filter: "all", mode: "pan",
@@ -212,6 +215,10 @@ function drawOverlay() {
       ring(nbIdx[S.pinned * K + k], "rgba(255,255,255,.9)", rad, 3.5);
       ring(nbIdx[S.pinned * K + k], k === S.nbHover ? "#d00" : "#222", rad, k === S.nbHover ? 2.5 : 1.5);
     }
+    (issuesOf[S.pinned] || []).forEach(function (r) {  // the other image of a duplicate / leak
+      if (r[6] < 0) return;
+      ring(r[6], "rgba(255,255,255,.9)", rad + 1, 4.5); ring(r[6], "#dd6b20", rad + 1, 2.5);
+    });
     ring(S.pinned, "#000", rad + 2, 3); ring(S.pinned, "#fff", rad + 2, 1);
   }
   if (S.hover >= 0) ring(S.hover, "#000", rad, 2);
@@ -260,6 +267,34 @@ function fields(i, groups) {
   }
   return t;
 }
+function issueTypes(i) {  // the distinct issue types of point i, in the page's order
+  var seen = {}, out = [];
+  (issuesOf[i] || []).forEach(function (r) { if (!seen[r[1]]) { seen[r[1]] = 1; out.push(ISS.names[r[1]]); } });
+  return out;
+}
+function issueList(i) {  // the pinned point's issues: type, detail, score, rank, evidence, other image
+  var rows = issuesOf[i], box = el("div", "issues");
+  rows.forEach(function (r) {
+    var item = el("div", "issue"), head = el("div", "issue-head");
+    head.appendChild(el("span", "issue-type", ISS.names[r[1]]));
+    if (r[2]) head.appendChild(el("span", "issue-detail", r[2]));
+    var sc = el("span", "issue-score", r[3] == null ? "–" : r[3].toFixed(2));
+    sc.title = "score (0–1, higher = more suspect)" + (r[4] != null ? "; rank " + r[4] + " of " + ISS.ranked[r[1]] + " " + ISS.names[r[1]] + " rows" : "");
+    head.appendChild(sc);
+    if (r[4] != null) head.appendChild(el("span", "small", "#" + r[4] + "/" + ISS.ranked[r[1]]));
+    item.appendChild(head);
+    if (r[5]) item.appendChild(el("div", "evidence", r[5]));
+    if (r[6] >= 0) {
+      var j = r[6], b = el("button", "other");
+      b.type = "button"; b.title = "pin the other image"; b.dataset.index = j;
+      b.appendChild(thumb(j, 40)); b.appendChild(el("span", null, "other: " + ids[j]));
+      b.onclick = function () { pin(j); };
+      item.appendChild(b);
+    }
+    box.appendChild(item);
+  });
+  return box;
+}
 function showHover(i, sx, sy) {
   if (i === S.hover && card.style.display === "block") { placeCard(sx, sy); return; }
   S.hover = i;
@@ -268,6 +303,8 @@ function showHover(i, sx, sy) {
   var row = el("div", "row"); row.appendChild(thumb(i, 96));
   var right = el("div"); right.appendChild(el("div", "id", ids[i])); right.appendChild(fields(i, ["label", "cluster", "duplicates"]));
   row.appendChild(right); card.appendChild(row); card.appendChild(fields(i, ["outlier"]));
+  var its = issueTypes(i);
+  if (its.length) card.appendChild(el("div", "issue-count", issuesOf[i].length + (issuesOf[i].length === 1 ? " issue: " : " issues: ") + its.join(", ")));
   card.style.display = "block"; placeCard(sx, sy); draw();
 }
 function placeCard(sx, sy) {
@@ -283,6 +320,10 @@ function pin(i) {
   box.appendChild(thumb(i, 192));
   box.appendChild(el("div", "id", ids[i]));
   box.appendChild(el("div", "path", D.prefix + D.paths[i]));
+  if (issuesOf[i]) {
+    box.appendChild(el("h2", null, "Issues (" + issuesOf[i].length + ")"));
+    box.appendChild(issueList(i));
+  }
   if (K) {
     box.appendChild(el("h2", null, "Nearest neighbours (" + (D.neighbors.metric || "kNN") + ")"));
     var grid = el("div", "nbgrid");
@@ -323,7 +364,9 @@ function legend() {
     var lab = el("div", "small"); lab.style.display = "flex"; lab.style.justifyContent = "space-between";
     lab.appendChild(el("span", null, "low " + fmt(c.min))); lab.appendChild(el("span", null, "percentile")); lab.appendChild(el("span", null, fmt(c.max) + " high"));
     box.appendChild(lab);
-    box.appendChild(el("div", "small", "Colour = rank of the score (higher = more outlying); most outlying drawn on top."));
+    box.appendChild(el("div", "small", c.group === "issues"
+      ? "Colour = rank of the issue score (higher = more suspect); grey: no such issue; most suspect drawn on top."
+      : "Colour = rank of the score (higher = more outlying); most outlying drawn on top."));
   }
 }
 function setFilter(key) {
@@ -353,11 +396,13 @@ function setSelection(sel) {
 function csvCell(v) { v = v == null ? "" : String(v); return /[",\n\r]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v; }
 function selectionCSV() {
   var m = maps[S.map], p = m.pos, cols = D.colorings.map(decoded);
-  var head = ["id", "path", S.map + "_x", S.map + "_y"].concat(cols.map(function (c) { return (c.group === "outlier" ? "score_" : c.group === "cluster" ? "cluster_" : "") + c.name; }));
+  var head = ["id", "path", S.map + "_x", S.map + "_y"].concat(cols.map(function (c) { return c.csv || (c.group === "outlier" ? "score_" : c.group === "cluster" ? "cluster_" : "") + c.name; }));
+  if (ISS) head.push("issues");
   var lines = [head.map(csvCell).join(",")];
   for (var i = 0; i < n; i++) if (S.sel && S.sel[i]) {
     var row = [ids[i], D.prefix + D.paths[i], (p[2 * i] + m.extent[0] / 2) * m.span + m.origin[0], (p[2 * i + 1] + m.extent[1] / 2) * m.span + m.origin[1]];
     cols.forEach(function (c) { row.push(c.kind === "category" ? (c.greySet[c.code[i]] && c.cats[c.code[i]] === "noise" ? "-1" : c.cats[c.code[i]]) : c.val[i]); });
+    if (ISS) row.push((issuesOf[i] || []).map(function (r) { return ISS.types[r[1]]; }).filter(function (t, k, a) { return a.indexOf(t) === k; }).join(";"));
     lines.push(row.map(csvCell).join(","));
   }
   return lines.join("\n") + "\n";
@@ -451,7 +496,7 @@ function resize() {
 function option(sel, value, text) { var o = el("option", null, text); o.value = value; sel.appendChild(o); }
 var mapSel = $("map"), colSel = $("color"), filSel = $("filter");
 D.maps.forEach(function (m) { option(mapSel, m.name, m.name); });
-var groups = {label: "labels", finding: "findings", cluster: "clusterings", outlier: "outlier scores", duplicates: "near-duplicates"};
+var groups = {label: "labels", finding: "findings", cluster: "clusterings", outlier: "outlier scores", duplicates: "near-duplicates", issues: "issues"};
 Object.keys(groups).forEach(function (g) {
   var cs = D.colorings.filter(function (c) { return c.group === g; });
   if (!cs.length) return;
