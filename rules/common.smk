@@ -511,6 +511,11 @@ def caption_texts():
     return {p.stem: p.read_text() for p in sorted(folder.glob("*.rst"))}
 
 
+def quality_file(wildcards):
+    """The dataset's pixel-quality measures (made in the thumbnail pass, rules/explore.smk)."""
+    return rules.make_thumbnails.output.quality.format(dataset=wildcards.dataset)
+
+
 def thumbnails_dir(wildcards):
     """The dataset's shared thumbnails (rules/explore.smk is included after the plots)."""
     return rules.make_thumbnails.output.thumbnails.format(dataset=wildcards.dataset)

@@ -36,6 +36,7 @@ rule make_explorer:
         outliers=all_outliers,
         consensus=rules.outlier_consensus.output.table if OUTLIERS else [],
         top=rules.outlier_consensus.output.top if OUTLIERS else [],
+        issues=rules.find_issues.output.issues,
     output:
         explorer=directory(f"{ANALYSIS}/explorer"),
     log:

@@ -13,6 +13,7 @@ rule find_issues:
         clusterings=all_clusterings,
         pairs=rules.find_duplicates.output.pairs,
         sets=rules.find_duplicates.output.sets,
+        quality=quality_file,
     output:
         issues=f"{ANALYSIS}/issues.tsv",
         summary=f"{ANALYSIS}/issues_summary.tsv",
@@ -21,6 +22,8 @@ rule find_issues:
         f"{LOGS}/find_issues.log",
     benchmark:
         f"{BENCH}/find_issues.tsv"
+    group:
+        "post-{dataset}-{encoder}-{features}"
     conda:
         "../envs/medembed.yaml"
     threads: sized_threads(2)

@@ -27,8 +27,7 @@ with job_logging(snakemake.log[0]):
         consensus=io.read_table(consensus) if consensus else None,
         top=io.read_table(inp.top) if inp.get("top") else None,
         duplicates=io.read_table(inp.sets),
-        # issues.tsv, once the rule lists it as input "issues" (absent: the page has no issue views)
-        issues=io.read_table(inp.issues) if inp.get("issues") else None,
+        issues=io.read_table(inp.issues),
         neighbors=pp.read_neighbors(inp.knn),
         title=f"{wc.dataset} · {wc.encoder} · {wc.features}",
         default_map=snakemake.params.map_name,

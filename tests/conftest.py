@@ -268,6 +268,40 @@ SMALL_FAILED_ONLY = (49, 100)
 SMALL_FAILED = {"cluster": ("gmm", "kmeans_mahalanobis"), "outliers": ("knn_distance", "lof")}
 
 
+#: The planted-issues dataset of the small run (tests/test_issues.py): real images of three
+#: classes with known label flips, a blank image and a foreign (noise "photo") image.
+PLANTED_CLASSES = ("AbdomenCT", "CXR", "Hand")
+PLANTED_PER_CLASS = 20
+
+
+def make_planted_folder(dest: Path) -> dict[str, list[str]]:
+    """``dest`` as class folders of real MedNIST images with planted problems; returns
+    {problem: [file names]}: three label flips (an image filed under another class), a
+    constant grey image and a colour-noise image among the abdominal CTs."""
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    files, flips = _planted_files()
+    for c, fs in files.items():
+        (dest / c).mkdir(parents=True, exist_ok=True)
+        for f in fs:
+            shutil.copy(f, dest / flips.get(f, c) / f.name)
+    Image.fromarray(np.full((64, 64), 118, np.uint8)).save(dest / "CXR" / "blank.png")
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(dest / "AbdomenCT" / "photo.png")
+    return {"flips": [f.name for f in flips], "blank": ["blank.png"], "foreign": ["photo.png"]}
+
+
+def _planted_files():
+    files = {c: sorted((DEMO / "mednist-mini" / c).iterdir())[:PLANTED_PER_CLASS] for c in PLANTED_CLASSES}
+    flips = {files["CXR"][0]: "Hand", files["CXR"][1]: "AbdomenCT", files["Hand"][0]: "CXR"}
+    return files, flips
+
+
+def planted_flips() -> list[str]:
+    """The file names of the planted dataset's label flips."""
+    return [f.name for f in _planted_files()[1]]
+
+
 def small_config() -> dict:
     """The methods whose parameters n limits, on the offline ``pixels`` encoder: the four
     that failed on 10 and 30 images (knn_distance, lof, kmeans_mahalanobis, gmm), and one of
@@ -288,6 +322,7 @@ def small_config() -> dict:
         else:  # Hand stands in for known anomalies, so every detector gets a metrics row
             datasets[f"n{n}"] = {"reader": "folder", "path": f"data/n{n}", "label_name": "class",
                                  "anomaly": {"column": "class", "values": ["Hand"]}}
+    datasets["planted"] = {"reader": "folder", "path": "data/planted", "label_name": "class"}
     return {
         "datasets": datasets,
         "encoders": [{"name": "pixels"}],
@@ -316,7 +351,7 @@ def small_targets() -> list[str]:
         if n in SMALL_FULL:
             out += [f"{base}/figures/clusters.png", f"{base}/figures/reductions.png",
                     f"{base}/figures/outliers.png", f"{base}/explorer"]
-    return out
+    return [*out, "results/planted/pixels/image/issues.tsv"]
 
 
 def start_small_run(base: Path) -> BackgroundWorkflow:
@@ -324,6 +359,7 @@ def start_small_run(base: Path) -> BackgroundWorkflow:
     wf, work = copy_workflow(base / "workflow"), base / "work"
     for n in SMALL_SIZES:
         make_small_folder(work / "data" / f"n{n}", n)
+    make_planted_folder(work / "data" / "planted")
     (work / "config.yaml").write_text(yaml.safe_dump(small_config(), sort_keys=False))
     return BackgroundWorkflow(wf, work, targets=small_targets())
 
@@ -360,7 +396,7 @@ def background(request, tmp_path_factory):
         import test_workflow_biomedclip
 
         runs["biomedclip"] = test_workflow_biomedclip.start_run(tmp_path_factory.mktemp("bmc"))
-    if needed(fixture="small_run", module="test_small_n.py"):
+    if needed(fixture="small_run"):
         runs["small"] = start_small_run(tmp_path_factory.mktemp("small"))
     try:
         yield runs

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import planted_flips
 
 from medembed import tl
 
@@ -158,3 +159,28 @@ def test_report_opens_each_dataset_with_look_at_these_first(demo_issues, tmp_pat
     # galleries of the types present only (3 label errors, 2 near-duplicates, 2 leaks, 1 unreadable)
     assert page.count("<img") == 4
     assert "<td>label error</td><td>3</td><td>3</td><td>33.3%</td>" in page.replace("\n", "")
+
+
+@pytest.mark.workflow
+def test_planted_problems_top_their_types_in_the_workflow(small_run):
+    """The small run's "planted" dataset (conftest.make_planted_folder): three label flips,
+    a blank image and a colour-noise image among 60 real MedNIST images. issues.tsv names
+    each at the top of its type, with evidence."""
+    from medembed import io
+
+    work = small_run.work
+    issues = io.read_table(work / "results/planted/pixels/image/issues.tsv")
+    manifest = io.read_table(work / "results/planted/manifest.parquet")
+    name = manifest.set_index("id")["path"].map(lambda p: Path(p).name)
+    issues = issues.assign(file=issues["id"].map(name))
+    labels = issues[issues["issue"] == "label_error"]
+    flipped = set(planted_flips())
+    top = set(labels.nsmallest(len(flipped) + 1, "rank")["file"])
+    assert flipped <= top, labels.head(8)
+    assert labels["evidence"].str.startswith("labelled ").all()
+    quality = issues[issues["issue"] == "image_quality"].sort_values("rank")
+    assert quality.iloc[0]["file"] == "blank.png" and quality.iloc[0]["detail"] == "blank"
+    outliers = issues[issues["issue"] == "outlier"].sort_values("rank")
+    assert "photo.png" in set(outliers.head(3)["file"]), outliers.head()
+    summary = io.read_table(work / "results/planted/pixels/image/issues_summary.tsv").set_index("issue")
+    assert summary.loc["any", "images"] >= 5 and summary.loc["unreadable", "images"] == 0

@@ -243,7 +243,8 @@ def test_small_collections_run_through_the_workflow(small_run):
             for m in methods:
                 table = io.read_table(analysis / stage / f"{m}.parquet")
                 assert "not_applicable" not in table or table["not_applicable"].isna().all(), (n, m)
-    for ds in [d for d in cfg["datasets"] if int(d[1:]) not in SMALL_FAILED_ONLY]:
+    sized = [d for d in cfg["datasets"] if d[1:].isdigit()]  # "planted" is test_issues.py's
+    for ds in [d for d in sized if int(d[1:]) not in SMALL_FAILED_ONLY]:
         m = _metrics(work, ds)
         stages = [("cluster", "cluster"), ("reduce", "reduce")]
         if "anomaly" in cfg["datasets"][ds]:

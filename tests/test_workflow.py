@@ -112,6 +112,24 @@ def test_corrupt_files_are_skipped_and_listed(demo_run):
     assert "3 unreadable" in (work / "results/report.html").read_text()
 
 
+def test_issue_table_and_look_at_these_first(demo_run):
+    """Every analysed section has issues.tsv; the corrupt files are its unreadable rows;
+    the report opens both datasets with "Look at these first"."""
+    _, work = demo_run
+    for ds in ("slake_small", "folder_small"):
+        base = work / f"results/{ds}/efficientnet_lite0/image"
+        issues = io.read_table(base / "issues.tsv")
+        assert list(issues.columns) == ["id", "path", "issue", "detail", "score", "rank", "evidence", "other_id"]
+        assert issues["score"].between(0, 1).all() and issues["evidence"].notna().all()
+        summary = io.read_table(base / "issues_summary.tsv").set_index("issue")
+        assert summary.loc["any", "images"] == issues["id"].nunique()
+    unreadable = issues[issues["issue"] == "unreadable"]
+    assert sorted(unreadable["id"]) == ["CXR/notes", "Hand/truncated", "HeadCT/empty"]
+    html = (work / "results/report.html").read_text()
+    assert html.count("Look at these first") == 2
+    assert html.index("Look at these first") < html.index("slake_small · efficientnet_lite0 · image")
+
+
 def test_one_graph_per_feature_set_shared_by_its_users(demo_run, tmp_path):
     """A fresh plan: build_knn runs once per dataset and feature set, and every graph user reads it."""
     wf, work = demo_run
