@@ -7,6 +7,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import tomllib
+from conftest import ROOT, from_benchmarks
 from sklearn.datasets import make_blobs
 
 from medembed import pp, tl
@@ -229,3 +231,20 @@ def test_finding_issues_recovers_flipped_findings():
                         r"\d+ of 10 neighbours present", r["evidence"])
     empty = tl.finding_issues(X, knn, findings[["Hernia"]])
     assert empty.empty and list(empty.columns) == list(ISSUE_COLUMNS)
+
+
+def test_benchmark_quick_runs():
+    """``benchmarks/label_errors.py --quick`` (digits, one seed; cleanlab left out on purpose)."""
+    table = from_benchmarks("label_errors").main(["--quick", "--no-cleanlab"])
+    combined = table[table["probabilities"] == "combined"].iloc[0]
+    assert combined["p_at_k"] >= 0.9 and combined["cl_precision"] >= 0.9, combined.to_dict()
+    assert table["jaccard"].isna().all()
+
+
+def test_cleanlab_is_no_dependency():
+    """cleanlab is AGPL-3.0: neither the package nor its dependencies may name it."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = [*project.get("dependencies", []), *sum(project.get("optional-dependencies", {}).values(), [])]
+    assert not [d for d in deps if d.lower().startswith("cleanlab")]
+    users = [p for p in (ROOT / "src").rglob("*.py") if re.search(r"^\s*(import|from)\s+cleanlab", p.read_text(), re.M)]
+    assert not users
