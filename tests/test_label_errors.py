@@ -248,3 +248,13 @@ def test_cleanlab_is_no_dependency():
     assert not [d for d in deps if d.lower().startswith("cleanlab")]
     users = [p for p in (ROOT / "src").rglob("*.py") if re.search(r"^\s*(import|from)\s+cleanlab", p.read_text(), re.M)]
     assert not users
+
+
+def test_wide_graph_votes_with_ten_and_series_index_gives_ids():
+    X, _, given, _ = _planted(n=120, seed=5)
+    wide = pp.neighbors(X, n_neighbors=40)  # e.g. a graph built for t-SNE
+    labels = pd.Series(given, index=[f"img{i}" for i in range(120)], name="organ")
+    df = tl.label_issues(None, wide, labels)
+    assert df["id"].str.startswith("img").all() and (df["detail"] == "organ").all()
+    assert df["evidence"].str.fullmatch(r"labelled class\d; \d+ of 10 neighbours class\d").all()
+    pd.testing.assert_frame_equal(df, tl.label_issues(None, wide.head(10), labels))

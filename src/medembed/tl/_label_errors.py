@@ -51,6 +51,8 @@ FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_joint")
 KNN_WEIGHT = 0.5
 #: Inverse L2 penalty of the logistic regression on standardised features:
 LOGISTIC_C = 0.01
+#: Neighbours that vote (the first columns of the shared graph, or all it has when fewer):
+N_NEIGHBORS = 10
 PRESENT, ABSENT = "present", "absent"
 
 
@@ -341,6 +343,7 @@ def _probabilities(X, knn, lab, *, knn_weight, n_splits, C, n_neighbors, random_
         P_lr = None
     counts = None
     if knn is not None:
+        n_neighbors = min(_check_int("n_neighbors", n_neighbors, 1, who), int(knn.indices.shape[1]))
         if knn.indices.shape[0] != len(lab):
             raise ValueError(f"{who}: the kNN graph has {knn.indices.shape[0]} rows but there are {len(lab)} labels")
         counts = _neighbour_counts(knn, _codes(lab, classes), len(classes), n_neighbors)
@@ -412,16 +415,18 @@ def _ids(ids, n: int, who: str) -> np.ndarray:
 
 
 def label_issues(X, knn, labels, *, ids=None, column: str | None = None, knn_weight: float = KNN_WEIGHT,
-                 n_neighbors: int | None = None, n_splits: int = 5, C: float = LOGISTIC_C,
+                 n_neighbors: int = N_NEIGHBORS, n_splits: int = 5, C: float = LOGISTIC_C,
                  filter_by: str = "prune_by_noise_rate", random_state: int | None = 0) -> pd.DataFrame:
     """Label errors of one label column: one row per image with a known label.
 
     ``X``: the embeddings (or None: kNN vote only); ``knn``: the shared graph (or None:
     logistic regression only); ``labels``: one label per row (None/NaN/"" unknown: such
     images are not scored, but their neighbours' votes and the model still see them);
-    ``ids``: one id per row (default the row numbers); ``column``: the label column's name.
-    The probabilities are ``(1 - knn_weight) P_logistic + knn_weight P_knn``
-    (:func:`out_of_fold_probabilities`, :func:`knn_label_probabilities`).
+    ``ids``: one id per row (default the index of a Series ``labels``, else the row
+    numbers); ``column``: the label column's name (default the Series' name). The
+    probabilities are ``(1 - knn_weight) P_logistic + knn_weight P_knn``
+    (:func:`out_of_fold_probabilities`; :func:`knn_label_probabilities` over the first
+    ``n_neighbors`` neighbours of the graph, or all it has when fewer).
 
     Columns (:data:`ISSUE_COLUMNS`): ``id``; ``issue`` ``"label_error"``; ``detail`` the
     column name; ``given``; ``suggested`` (the most probable label); ``score`` =
@@ -433,6 +438,8 @@ def label_issues(X, knn, labels, *, ids=None, column: str | None = None, knn_wei
     who = "label_issues"
     lab = _label_array(labels)
     name = column if column is not None else (getattr(labels, "name", None) or "label")
+    if ids is None and isinstance(labels, pd.Series):
+        ids = labels.index.to_numpy()
     ids = _ids(ids, len(lab), who)
     P, classes, lab, P_lr, counts = _probabilities(
         X, knn, lab, knn_weight=knn_weight, n_splits=n_splits, C=C, n_neighbors=n_neighbors,
@@ -441,13 +448,13 @@ def label_issues(X, knn, labels, *, ids=None, column: str | None = None, knn_wei
 
 
 def finding_issues(X, knn, findings: pd.DataFrame, *, ids=None, knn_weight: float = KNN_WEIGHT,
-                   n_neighbors: int | None = None, n_splits: int = 5, C: float = LOGISTIC_C,
+                   n_neighbors: int = N_NEIGHBORS, n_splits: int = 5, C: float = LOGISTIC_C,
                    filter_by: str = "prune_by_noise_rate", random_state: int | None = 0) -> pd.DataFrame:
     """Label errors of binary findings: each finding column of ``findings`` as its own label.
 
     ``findings``: one column per finding, rows aligned with ``X``/``knn``, values
     ``"1"``/``"0"`` (or 1/0, True/False), unknown as None/NaN/"" (see
-    :func:`medembed.tl.finding_matrix`). One row per (image, finding) with a known value:
+    :func:`medembed.tl.finding_matrix`); ``ids`` default to its index. One row per (image, finding) with a known value:
     ``detail`` is the finding, ``given``/``suggested`` are ``"present"``/``"absent"``,
     ``rank`` counts within the finding, and ``evidence`` reads e.g.
     ``"Effusion marked absent; out-of-fold p(present) = 0.91; 8 of 10 neighbours present"``.
@@ -460,7 +467,7 @@ def finding_issues(X, knn, findings: pd.DataFrame, *, ids=None, knn_weight: floa
     if not isinstance(findings, pd.DataFrame):
         raise TypeError(f"{who}: findings must be a DataFrame of finding columns")
     Y = finding_matrix(findings.reset_index(drop=True), list(findings.columns))
-    ids = _ids(ids, len(Y), who)
+    ids = _ids(findings.index.to_numpy() if ids is None else ids, len(Y), who)
     tables = []
     for f in Y.columns:
         y = Y[f].to_numpy()
