@@ -277,18 +277,22 @@ PLANTED_PER_CLASS = 20
 def make_planted_folder(dest: Path) -> dict[str, list[str]]:
     """``dest`` as class folders of real MedNIST images with planted problems; returns
     {problem: [file names]}: three label flips (an image filed under another class), a
-    constant grey image and a colour-noise image among the abdominal CTs."""
+    constant grey image, a colour-noise image among the abdominal CTs and an inverted hand
+    radiograph among the hands."""
     from PIL import Image
 
     rng = np.random.default_rng(7)
     files, flips = _planted_files()
-    for c, fs in files.items():
+    for c in files:
         (dest / c).mkdir(parents=True, exist_ok=True)
+    for c, fs in files.items():
         for f in fs:
             shutil.copy(f, dest / flips.get(f, c) / f.name)
     Image.fromarray(np.full((64, 64), 118, np.uint8)).save(dest / "CXR" / "blank.png")
     Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(dest / "AbdomenCT" / "photo.png")
-    return {"flips": [f.name for f in flips], "blank": ["blank.png"], "foreign": ["photo.png"]}
+    with Image.open(files["Hand"][-1]) as im:  # a negative of a hand radiograph, filed as a hand
+        Image.fromarray(255 - np.asarray(im.convert("L"))).save(dest / "Hand" / "inverted.png")
+    return {"flips": [f.name for f in flips], "blank": ["blank.png"], "foreign": ["photo.png", "inverted.png"]}
 
 
 def _planted_files():

@@ -89,7 +89,8 @@ def test_layout_places_each_shown_output_once():
     sec = cxr["sections"][0]
     assert set(sec["figures"]) == {"clusters", "reductions", "outliers", "outlier_gallery", "duplicates",
                                    "metrics", "finch"}
-    assert set(sec["tables"]) == {"metrics", "outliers", "duplicates", "findings"}
+    assert set(sec["tables"]) == {"metrics", "outliers", "duplicates", "findings", "issues", "issues_summary"}
+    assert set(sec["issues"]) == set(graph.ISSUE_TYPES)
     assert set(sec["per_method"]["samples"]) == set(DEMO_CONFIG["cluster"])
     assert set(sec["per_method"]["trees"]) == {"hyphc", "hyphc_learned"}
     # the findings table of the colouring clustering only; heatmaps of every clustering

@@ -16,6 +16,7 @@ _LAZY = {
     "BaseReducer": "._base",
     "near_duplicates": "._duplicates",
     "ISSUE_TYPES": "._issues",
+    "find_issues": "._issues",
     "issue_table": "._issues",
     "issue_summary": "._issues",
     "outlier_issues": "._issues",

@@ -296,11 +296,10 @@ def find_issues(
                 labels = by_id[col].reindex(ids)
                 part(f"label errors of {col}", lambda labels=labels, col=col: _flagged(
                     label_issues(features.X, knn, labels, ids=ids, column=col)))
-        for col in findings:
-            if col in by_id:
-                values = by_id[col].reindex(ids)
-                part(f"label errors of finding {col}", lambda values=values, col=col: _flagged(
-                    finding_issues(features.X, knn, values, ids=ids, column=col)))
+        present = [c for c in findings if c in by_id]
+        if present:
+            table = by_id[present].reindex(ids)
+            part("label errors of the findings", lambda: _flagged(finding_issues(features.X, knn, table, ids=ids)))
     if quality is not None:
         from ..pp import quality_issues
 
