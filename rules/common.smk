@@ -40,6 +40,8 @@ FEATURES_OF = PLAN.features_of
 REDUCE = PLAN.methods("reduce")
 CLUSTER = PLAN.methods("cluster")
 OUTLIERS = PLAN.methods("outliers")
+# The detectors the consensus weighs: configured and validated (registry.CONSENSUS_OUTLIERS).
+CONSENSUS = medembed_config.consensus_detectors(config)
 TREES = PLAN.methods("trees")
 STABLE = PLAN.methods("stable")
 
@@ -341,6 +343,13 @@ def all_reductions(wildcards):
 def all_outliers(wildcards):
     return analysis_expand(
         rules.detect_outliers.output.scores, wildcards, method=OUTLIERS
+    )
+
+
+def consensus_outliers(wildcards):
+    """The score tables of the detectors the consensus weighs (``CONSENSUS``)."""
+    return analysis_expand(
+        rules.detect_outliers.output.scores, wildcards, method=CONSENSUS
     )
 
 
