@@ -33,6 +33,11 @@ UMAP 8.1 / 10.3, h-NNE 13.5 / 6.7 (map ARIs equal). Total 90.2 s / 460.7 s = 0.1
 "ours" ran first in their pair and include a one-off ~7 s (pynndescent above 10,000
 points; back to back at 20,000 the two sides take the same time), so the ratio is, if
 anything, pessimistic.
+
+Since then HDBSCAN reads the shared kNN graph instead of PCA-50 (on PCA-50 the planted
+outliers form a cluster, so hdbscan_noise missed them): at 20,000 x 512 it took 2.5 s
+against 14.6 s on PCA-50 in the same process, both with ARI 1.0 (load 10-16,
+benchmarks/outliers_planted.py), so the total above is, if anything, an upper bound.
 """
 
 from __future__ import annotations

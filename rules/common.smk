@@ -40,6 +40,8 @@ FEATURES_OF = PLAN.features_of
 REDUCE = PLAN.methods("reduce")
 CLUSTER = PLAN.methods("cluster")
 OUTLIERS = PLAN.methods("outliers")
+# The detectors the consensus weighs: configured and validated (registry.CONSENSUS_OUTLIERS).
+CONSENSUS = medembed_config.consensus_detectors(config)
 TREES = PLAN.methods("trees")
 STABLE = PLAN.methods("stable")
 ISSUE_TYPES = graph.ISSUE_TYPES
@@ -345,15 +347,22 @@ def all_outliers(wildcards):
     )
 
 
+def consensus_outliers(wildcards):
+    """The score tables of the detectors the consensus weighs (``CONSENSUS``)."""
+    return analysis_expand(
+        rules.detect_outliers.output.scores, wildcards, method=CONSENSUS
+    )
+
+
 def issue_inputs(wildcards):
-    """find_issues' optional inputs: the outlier consensus and its detectors."""
+    """find_issues' optional inputs: the outlier consensus and the detectors it weighs."""
     if not OUTLIERS:
         return {}
     return {
         "consensus": analysis_expand(rules.outlier_consensus.output.table, wildcards)[
             0
         ],
-        "scores": all_outliers(wildcards),
+        "scores": consensus_outliers(wildcards),
     }
 
 

@@ -25,7 +25,7 @@ rule detect_outliers:
 
 rule outlier_consensus:
     input:
-        scores=all_outliers,
+        scores=consensus_outliers,
         manifest=rules.make_manifest.output.manifest,
     output:
         table=f"{ANALYSIS}/outliers_consensus.parquet",
@@ -47,6 +47,7 @@ rule outlier_consensus:
         runtime=10,
     params:
         top_n=config["consensus"]["top_n"],
+        detectors=CONSENSUS,
         code=code("outlier_consensus.py"),
     script:
         "../scripts/outlier_consensus.py"

@@ -6,9 +6,12 @@ and the noise detectors: test_tl_basic.py).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import from_benchmarks
 from sklearn.datasets import make_blobs
 from sklearn.metrics import roc_auc_score
 from sklearn.mixture import GaussianMixture
@@ -20,6 +23,9 @@ from medembed.tl.outliers._consensus import consensus, top_outliers
 from medembed.tl.outliers._gmm_density import GMMDensityOutliers
 from medembed.tl.outliers._knn import KNNDistanceOutliers, LOFOutliers
 from medembed.tl.outliers._pca_error import PCAReconstructionOutliers
+from medembed.workflow import registry
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +202,8 @@ def _table(scores, flags=None):
 def test_consensus_mean_of_rank_normalised_scores():
     a = _table([0.1, 5.0, 0.3, 0.2], [False, True, False, False])
     b = _table([-10.0, 100.0, 50.0, -20.0], [False, True, True, False])
-    c = consensus({"a": a, "b": b.iloc[::-1].reset_index(drop=True)})  # order does not matter
+    # names of one's own: detectors=None weighs every table; order does not matter
+    c = consensus({"a": a, "b": b.iloc[::-1].reset_index(drop=True)}, detectors=None)
     assert list(c["id"]) == ["s0", "s1", "s2", "s3"]
     np.testing.assert_allclose(c["a"], [0, 1, 2 / 3, 1 / 3])
     np.testing.assert_allclose(c["b"], [1 / 3, 1, 2 / 3, 0])
@@ -215,12 +222,12 @@ def test_consensus_errors():
     with pytest.raises(ValueError, match="at least one"):
         consensus({})
     with pytest.raises(ValueError, match="lacks column"):
-        consensus({"a": a, "b": a.drop(columns="score")})
+        consensus({"a": a, "b": a.drop(columns="score")}, detectors=None)
     other = a.assign(id=["s0", "s1", "x"])
     with pytest.raises(ValueError, match="do not match"):
-        consensus({"a": a, "b": other})
+        consensus({"a": a, "b": other}, detectors=None)
     with pytest.raises(ValueError, match="NaN scores"):
-        consensus({"a": a.assign(score=[0.1, np.nan, 0.2])})
+        consensus({"a": a.assign(score=[0.1, np.nan, 0.2])}, detectors=None)
 
 
 def test_consensus_of_real_detectors(planted):
@@ -230,3 +237,149 @@ def test_consensus_of_real_detectors(planted):
     c = consensus(tables)
     assert roc_auc_score(truth, c["score"]) > 0.97
     assert set(top_outliers(c, 10)["id"].astype(int)) <= set(np.flatnonzero(truth))
+
+
+# ------------------------------------------------------------------ planted-outlier check
+def _default_outliers():
+    import yaml
+
+    from medembed.workflow.config import consensus_detectors
+
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    assert cfg["outliers"] == demo["outliers"] and cfg["pca"] == demo["pca"]
+    return cfg, consensus_detectors(cfg)
+
+
+@pytest.fixture(scope="module")
+def off_subspace():
+    """benchmarks/scale.py's planted data, small: 4 clusters in 128-d, 1 % outliers in random
+    directions (off the subspace PCA keeps, the failure of HDBSCAN on PCA-50), near-copies."""
+    scale = from_benchmarks("scale")
+    X, labels, is_out, _, _ = scale.make_embeddings(1500, 128, 4, seed=1)
+    return X, labels, is_out
+
+
+def test_every_default_detector_finds_outliers_off_the_pca_subspace(off_subspace):
+    bench = from_benchmarks("scale", "outliers_planted")
+    X, _, is_out = off_subspace
+    cfg, _ = _default_outliers()
+    cfg = {**cfg, "neighbors": {"n_neighbors": 30, "metric": "cosine"},
+           "cluster": {k: v for k, v in cfg["cluster"].items() if k in ("dbscan", "hdbscan", "gmm")}}
+    cfg["cluster"]["gmm"] = {**cfg["cluster"]["gmm"], "k_range": [3, 5], "covariance_type": "diag"}
+    results, models = bench.run_detectors(X, is_out, cfg, registry.USES_KNN, {}, n_jobs=1)
+    assert set(results) == set(cfg["outliers"])
+    auroc = {name: round(r[0], 3) for name, r in results.items()}
+    assert min(auroc.values()) >= 0.9, auroc
+    assert "hdbscan" in registry.USES_KNN and "hdbscan" not in cfg["pca"]["methods"]
+
+
+def test_hdbscan_on_the_pca_subspace_misses_them(off_subspace):
+    """The reason hdbscan reads the graph: on PCA the random-direction outliers form a cluster."""
+    X, labels, is_out = off_subspace
+    from medembed.tl.cluster._hdbscan import HDBSCANClusterer
+
+    on_pca = HDBSCANClusterer(10).fit(pp.pca(X, 10))
+    on_graph = HDBSCANClusterer(10).fit(X, knn=pp.neighbors(X, n_neighbors=30))
+    assert roc_auc_score(is_out, on_graph.extra_columns_["outlier_score"]) >= 0.95
+    assert roc_auc_score(is_out, on_pca.extra_columns_["outlier_score"]) < 0.8
+    keep = labels >= 0
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(labels[keep], on_graph.labels_[keep]) >= 0.95
+
+
+def test_hdbscan_on_the_graph_matches_the_hdbscan_package():
+    """The same tree as hdbscan.HDBSCAN(metric="precomputed") on the sparse kNN distances."""
+    import hdbscan
+
+    from medembed.tl.cluster._hdbscan import HDBSCANClusterer
+
+    X, y = make_blobs(400, centers=4, n_features=8, cluster_std=3.0, random_state=0)  # one component
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    g = pp.neighbors(X, n_neighbors=20)
+    ours = HDBSCANClusterer(10, min_samples=3).fit(X, knn=g)
+    D = g.to_sparse_distances().astype(np.float64)
+    D = D.maximum(D.T)
+    # the package counts a sparse row's entries without the sample itself: one fewer
+    ref = hdbscan.HDBSCAN(min_cluster_size=10, min_samples=2, metric="precomputed").fit(D)
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(ref.labels_, ours.labels_) >= 0.99
+    assert np.corrcoef(ours.extra_columns_["outlier_score"], np.nan_to_num(ref.outlier_scores_))[0, 1] > 0.99
+    assert ours.effective_params_ == {"metric": "cosine"}
+    with pytest.raises(ValueError, match="metric='euclidean' but the kNN graph was built with 'cosine'"):
+        HDBSCANClusterer(10, metric="euclidean").fit(X, knn=g)
+    with pytest.raises(ValueError, match="kNN graph has 400 samples but X has 100"):
+        HDBSCANClusterer(10).fit(X[:100], knn=g)
+
+
+def test_hdbscan_on_a_disconnected_graph():
+    """Groups the kNN graph does not connect are separate clusters, not an error."""
+    from medembed.tl.cluster._hdbscan import HDBSCANClusterer
+
+    rng = np.random.default_rng(0)
+    a = np.r_[np.eye(6)[0]] + 0.01 * rng.normal(size=(50, 6))
+    b = np.r_[np.eye(6)[3]] + 0.01 * rng.normal(size=(50, 6))
+    X = np.vstack([a, b])
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    model = HDBSCANClusterer(5).fit(X, knn=pp.neighbors(X, n_neighbors=10))
+    assert model.n_clusters_ == 2
+    assert len(set(model.labels_[:50])) == 1 and model.labels_[0] != model.labels_[50]
+
+
+# ------------------------------------------------------------------ consensus: validated only
+def test_consensus_ignores_a_detector_that_is_not_validated(planted, monkeypatch):
+    from medembed.tl.outliers import _consensus
+
+    X, truth = planted
+    ids = np.arange(len(X))
+    good = outlier_table(ids, LOFOutliers().fit(X))
+    bad = outlier_table(ids, LOFOutliers().fit(X)).assign(score=-good["score"])  # misses every outlier
+    monkeypatch.setattr(_consensus, "CONSENSUS_OUTLIERS", {"lof": "any"})
+    c = consensus({"lof": good, "knn_distance": bad})
+    assert "knn_distance" not in c and roc_auc_score(truth, c["score"]) > 0.97
+    pd.testing.assert_frame_equal(c, consensus({"lof": good}))
+    with pytest.raises(ValueError, match="detector 'knn_distance' is not validated for the consensus"):
+        consensus({"lof": good, "knn_distance": bad}, detectors=["lof", "knn_distance"])
+    with pytest.raises(ValueError, match="none of the tables"):
+        consensus({"knn_distance": bad})
+    # None: every table, under any name (scores of one's own)
+    assert "knn_distance" in consensus({"lof": good, "knn_distance": bad}, detectors=None)
+
+
+def test_config_consensus_detectors(monkeypatch):
+    from medembed.workflow import config as wconfig
+
+    cfg, chosen = _default_outliers()
+    assert chosen == [m for m in cfg["outliers"] if m in registry.CONSENSUS_OUTLIERS]
+    assert set(registry.CONSENSUS_OUTLIERS) <= set(registry.names("outliers"))
+    monkeypatch.setattr(registry, "CONSENSUS_OUTLIERS", {"lof": "any", "pca_error": "features",
+                                                         "isolation_forest": "pca"})
+    assert wconfig.consensus_detectors(cfg) == ["isolation_forest", "pca_error", "lof"]
+    raw = {**cfg, "pca": {**cfg["pca"], "methods": ["pca_error"]}}
+    assert wconfig.consensus_detectors(raw) == ["lof"]  # each left out on the wrong input
+    with pytest.raises(wconfig.ConfigError, match="'isolation_forest' is validated on PCA features only"):
+        wconfig.consensus_detectors({**raw, "consensus": {"detectors": ["isolation_forest"]}})
+    cfg = {**cfg, "consensus": {"detectors": ["lof", "knn_distance"]}}
+    with pytest.raises(wconfig.ConfigError, match="^config consensus.detectors: 'knn_distance' is not validated"):
+        wconfig.consensus_detectors(cfg)
+    cfg["consensus"]["detectors"] = ["lof", "spectral"]
+    with pytest.raises(wconfig.ConfigError, match="'spectral' is not a configured outlier detector"):
+        wconfig.consensus_detectors(cfg)
+
+
+def test_dbscan_noise_is_ranked_by_the_core_distance(off_subspace):
+    """DBSCAN's table carries k-distance / eps: the noise flag plus a ranking inside it."""
+    from medembed import tl
+
+    X, _, is_out = off_subspace
+    g = pp.neighbors(X, n_neighbors=30)
+    model = tl.make_clusterer("dbscan", eps="auto", min_samples=5).fit(X, knn=g)
+    table = tl.cluster_table(np.arange(len(X)), model)
+    score = table["outlier_score"].to_numpy()
+    np.testing.assert_allclose(score * model.eps_, np.linalg.norm(X - X[g.indices[:, 3]], axis=1), rtol=1e-4)
+    assert (score[model.labels_ == -1] > 1).all()  # noise points are not core points
+    det = tl.make_outlier_detector("dbscan_noise").fit(X, clusters=table)
+    assert roc_auc_score(is_out, det.scores_) >= roc_auc_score(is_out, det.is_outlier_) - 1e-9
+    assert roc_auc_score(is_out, det.scores_) >= 0.95

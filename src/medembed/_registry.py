@@ -63,6 +63,23 @@ REGISTRY: dict[str, dict[str, str]] = {
     },
 }
 
+#: Outlier detectors the consensus may weigh, with the input they were validated on: each
+#: scores planted outliers at AUROC >= 0.9 on both planted sets of
+#: benchmarks/outliers_planted.py (random-direction outliers in benchmarks/scale.py's
+#: embeddings; foreign images among the demo's EfficientNet features) and in
+#: tests/test_outlier_detectors.py. "pca": fitted on the PCA features (``pca.methods``),
+#: "features": on the full ones, "any": the input does not decide (a graph or a clustering).
+#: The isolation forest on the full features misses them (AUROC 0.82 on both sets).
+CONSENSUS_OUTLIERS: dict[str, str] = {
+    "dbscan_noise": "any",
+    "hdbscan_noise": "any",
+    "isolation_forest": "pca",
+    "gmm_density": "pca",
+    "pca_error": "features",
+    "knn_distance": "any",
+    "lof": "any",
+}
+
 #: Estimator parameters a job sets from its rule's ``threads`` (:func:`medembed.workflow.job_settings`).
 THREAD_KEYS = frozenset({"n_jobs", "core_dist_n_jobs"})
 

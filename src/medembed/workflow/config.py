@@ -141,6 +141,7 @@ def _check_methods_against_each_other(config: Mapping) -> None:
             raise ConfigError(
                 f"config pca.methods: {name!r} is not a configured method; configured: {sorted(methods)}"
             )
+    consensus_detectors(config)
     stable = (config.get("stability") or {}).get("methods", "all")
     if stable != "all":
         for name in stable:
@@ -161,6 +162,47 @@ def _check_methods_against_each_other(config: Mapping) -> None:
             )
     # A semi-supervised method on a dataset without labels is not a config error: its job
     # writes "not applicable" for that dataset and the others run (tl.NotApplicable).
+
+
+def consensus_detectors(config: Mapping) -> list[str]:
+    """The configured outlier detectors the consensus weighs, in config order.
+
+    ``consensus.detectors``: ``validated`` (default) takes every configured detector in
+    ``registry.CONSENSUS_OUTLIERS`` fitted on the input it was validated on (PCA or full
+    features); a list names them, each of which must qualify (:class:`ConfigError` if not).
+    """
+    configured = list(config.get("outliers") or {})
+    pca = set((config.get("pca") or {}).get("methods") or [])
+
+    def why_not(name):
+        if name not in registry.CONSENSUS_OUTLIERS:
+            return (f"is not validated for the consensus (AUROC >= 0.9 on "
+                    f"benchmarks/outliers_planted.py); validated: {sorted(registry.CONSENSUS_OUTLIERS)}")
+        on = registry.CONSENSUS_OUTLIERS[name]
+        if on == "pca" and name not in pca:
+            return "is validated on PCA features only; add it to pca.methods"
+        if on == "features" and name in pca:
+            return "is validated on the full features only; remove it from pca.methods"
+        return None
+
+    chosen = (config.get("consensus") or {}).get("detectors", "validated")
+    if chosen == "validated":
+        kept = [m for m in configured if why_not(m) is None]
+        if configured and not kept:
+            raise ConfigError(
+                "config consensus: no configured outlier detector is validated for the consensus: "
+                + "; ".join(f"{m!r} {why_not(m)}" for m in configured)
+            )
+        return kept
+    for name in chosen:
+        if name not in configured:
+            raise ConfigError(
+                f"config consensus.detectors: {name!r} is not a configured outlier detector; "
+                f"configured: {configured}"
+            )
+        if why_not(name):
+            raise ConfigError(f"config consensus.detectors: {name!r} {why_not(name)}")
+    return [m for m in configured if m in chosen]
 
 
 def encoders(config: Mapping) -> dict[str, dict]:

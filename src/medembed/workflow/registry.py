@@ -11,9 +11,19 @@ read it (to list methods and hash their source) without loading torch or sklearn
 
 from __future__ import annotations
 
-from .._registry import REGISTRY, RUNTIME_PARAMS, THREAD_KEYS, load, module_of, names, target
+from .._registry import (
+    CONSENSUS_OUTLIERS,
+    REGISTRY,
+    RUNTIME_PARAMS,
+    THREAD_KEYS,
+    load,
+    module_of,
+    names,
+    target,
+)
 
 __all__ = [
+    "CONSENSUS_OUTLIERS",
     "ENCODERS_WITH_TEXT",
     "HIERARCHICAL",
     "OUTLIERS_FROM_CLUSTER",
@@ -35,7 +45,7 @@ __all__ = [
 ENCODERS_WITH_TEXT = frozenset({"biomedclip", "open_clip"})
 
 #: Methods whose ``fit`` takes the shared kNN graph as ``knn=``.
-USES_KNN = frozenset({"tsne", "umap", "spectral", "knn_distance", "lof", "dbscan"})
+USES_KNN = frozenset({"tsne", "umap", "spectral", "knn_distance", "lof", "dbscan", "hdbscan"})
 
 #: Clusterers that learn from a fraction of known labels (``uses_labels = True``).
 SEMI_SUPERVISED = frozenset({"hyphc_learned"})

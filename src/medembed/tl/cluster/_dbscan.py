@@ -10,6 +10,10 @@ come from the shared kNN graph when ``fit(X, knn=graph)`` is given (cosine dista
 ``1 - cos`` convert to Euclidean ``sqrt(2 (1 - cos))`` on the L2-normalised features),
 else from an exact search. The chosen value is logged and kept as ``eps_`` and in
 ``effective_params_``.
+
+The cluster table's ``outlier_score`` is that distance over ``eps`` (above 1: not a core
+point), which ranks ``dbscan_noise``'s outliers: a 0/1 noise flag ranks a dozen foreign
+images among the demo's 720 at AUROC 0.90, the score at 0.95 (benchmarks/outliers_planted.py).
 """
 
 from __future__ import annotations
@@ -87,11 +91,12 @@ class DBSCANClusterer(BaseClusterer):
         n = X.shape[0]
         min_samples = cap_param(self, "min_samples", self.min_samples, max(1, n // 2), n=n,
                                 why="a core point's neighbourhood at most half the samples")
+        k = max(1, min(min_samples - 1, n - 1))
+        kth = _kth_distances(X, knn, k, self.metric) if n >= 2 else np.zeros(n)
         if eps == "auto":
-            k = max(1, min(min_samples - 1, n - 1))
             if n < 3:
                 raise NotApplicable("DBSCANClusterer", n, "eps='auto' needs at least 3 samples")
-            dist = np.sort(_kth_distances(X, knn, k, self.metric))
+            dist = np.sort(kth)
             self.k_distances_ = dist
             eps = float(dist[knee(dist)])
             if eps <= 0:  # duplicates: the bulk is at distance 0
@@ -102,4 +107,5 @@ class DBSCANClusterer(BaseClusterer):
         self.eps_ = float(eps)
         self.effective_params_["eps"] = self.eps_
         db = DBSCAN(eps=self.eps_, min_samples=min_samples, metric=self.metric, n_jobs=self.n_jobs)
-        return self._finish(db.fit_predict(X))
+        # how far each sample is from being a core point: > 1 outside every dense region
+        return self._finish(db.fit_predict(X), {"outlier_score": kth / self.eps_})

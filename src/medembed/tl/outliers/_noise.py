@@ -9,8 +9,11 @@ class NoiseOutliers(BaseOutlierDetector):
     """Outliers = the noise points (label -1) of a density clustering (DBSCAN, HDBSCAN).
 
     ``fit(X, clusters=table)`` reads the cluster table written by the clustering job;
-    the score is the table's ``outlier_score`` column (HDBSCAN's GLOSH) when present,
-    otherwise the 0/1 noise indicator.
+    the score is the table's ``outlier_score`` column when present (HDBSCAN's GLOSH;
+    DBSCAN's distance to the ``min_samples``-th neighbour over ``eps``), otherwise the 0/1
+    noise indicator. Both clusterings read the shared kNN graph in the shipped configs: on
+    PCA-50, outliers in random directions form a cluster near the centre and HDBSCAN's
+    noise missed them (benchmarks/outliers_planted.py).
     """
 
     def fit(self, X, y=None, *, clusters: pd.DataFrame | None = None):
