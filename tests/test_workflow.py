@@ -228,6 +228,9 @@ def _expected_after_cluster_change(*methods: str) -> set[tuple[str, str]]:
         out |= _metrics_jobs(b) | {
             ("plot_cluster_maps", f"{b}/figures/clusters.png"),
             ("make_explorer", f"{b}/explorer"),
+            # the issue table reads every clustering (clusters a metadata column explains)
+            ("find_issues", f"{b}/issues.tsv"),
+            ("plot_issues", f"{b}/figures/issues/label_error.png"),
         }
         for m in methods:
             out |= {

@@ -78,6 +78,7 @@ def start_run(base: Path) -> BackgroundWorkflow:
         "reduce": {"pca": {}},
         "cluster": {"kmeans": {"n_clusters": 3}},
         "outliers": {"isolation_forest": {}},
+        "pca": {"methods": ["isolation_forest"]},  # the input it is validated on for the consensus
         "plot": {"map": "pca", "color_by": "kmeans"},
         "stability": {"methods": []},  # covered by the shared demo run
     }
