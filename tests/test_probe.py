@@ -47,7 +47,9 @@ def test_comparison_marks_the_best_per_column():
     )
     t = tl.compare_embeddings([rows("a", 0.9, 10.0), rows("b", 0.5, 2.0), rows("pixels", 0.9, 1.0)])
     best = set(map(tuple, t.loc[t["best"], ["encoder", "metric"]].to_numpy().tolist()))
-    assert best == {("a", "kmeans_nmi"), ("pixels", "kmeans_nmi"), ("pixels", "embed_seconds")}
+    # Timings and dim describe an encoder, they do not score it: never marked.
+    assert best == {("a", "kmeans_nmi"), ("pixels", "kmeans_nmi")}
+    assert set(t.loc[t["top"], "encoder"]) == {"a", "pixels"}
 
 
 def test_knn_vote_is_fair_to_small_classes(blobs):
@@ -55,3 +57,103 @@ def test_knn_vote_is_fair_to_small_classes(blobs):
     X, y = blobs
     keep = np.concatenate([np.flatnonzero(y == c)[:5] for c in range(4)])
     assert tl.knn_accuracy(pp.neighbors(X[keep], 15), y[keep]) == 1.0
+
+
+def test_linear_probe_on_separable_blobs_and_on_random_labels(blobs):
+    X, y = blobs
+    truth = pd.DataFrame({"class": y.astype(str)})
+    good = {r["metric"]: r for r in tl.embedding_probe(X, pp.neighbors(X, 10), truth)}
+    assert good["linear_balanced_accuracy"]["value"] == pytest.approx(1.0, abs=0.02)
+    assert good["linear_auroc_macro"]["value"] == pytest.approx(1.0, abs=0.01)
+    rng = np.random.default_rng(3)
+    N = rng.normal(size=(400, 64)).astype(np.float32)
+    coin = pd.DataFrame({"coin": rng.choice(["heads", "tails"], 400)})
+    chance = {r["metric"]: r for r in tl.embedding_probe(N, pp.neighbors(N, 10), coin)}
+    assert chance["linear_balanced_accuracy"]["value"] == pytest.approx(0.5, abs=0.1)
+    assert chance["linear_auroc_macro"]["value"] == pytest.approx(0.5, abs=0.1)
+
+
+def test_linear_probe_skips_unknown_labels_and_is_not_applicable_for_a_singleton_class(blobs):
+    X, y = blobs
+    labels = pd.Series(y.astype(str), dtype=object)
+    labels.iloc[::4] = None
+    out = tl.linear_probe(X, labels)
+    assert (out["pred"][::4] == -1).all() and np.isnan(out["proba"][::4]).all()
+    assert (out["y"][1::4] >= 0).all() and np.isfinite(out["proba"][1::4]).all()
+    single = labels.copy()
+    single.iloc[1] = "lonely"
+    assert tl.linear_probe(X, single) is None
+    rows = tl.embedding_probe(X, pp.neighbors(X, 10), pd.DataFrame({"c": single}))
+    lin = [r for r in rows if r["metric"].startswith("linear_")]
+    assert len(lin) == 2 and all(np.isnan(r["value"]) for r in lin)  # explicit "not applicable"
+    # Three images a class: fewer folds, still scored.
+    keep = np.concatenate([np.flatnonzero(y == c)[:3] for c in np.unique(y)])
+    assert tl.linear_probe(X[keep], y[keep]) is not None
+
+
+def _noisy_outcome(n, acc, seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    pred = np.where(rng.random(n) < acc, y, 1 - y)
+    return {"y": y, "pred": pred}
+
+
+def test_interval_contains_the_estimate_and_shrinks_with_n():
+    widths = []
+    for n in (100, 1000):
+        o = _noisy_outcome(n, 0.8, 0)
+        value = float(tl.outcome_scores("knn_accuracy", o)[0])
+        low, high = tl.bootstrap_interval("knn_accuracy", o)
+        assert low <= value <= high
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 2  # ~ 1/sqrt(n)
+    o = _noisy_outcome(300, 0.8, 1)
+    assert tl.bootstrap_interval("linear_balanced_accuracy", o) == tl.bootstrap_interval("linear_balanced_accuracy", o)
+
+
+def test_probe_rows_carry_intervals_only_where_resampled(blobs):
+    X, y = blobs
+    rows = pd.DataFrame(tl.embedding_probe(X, pp.neighbors(X, 10), pd.DataFrame({"c": y.astype(str)}), n_boot=200))
+    has = rows.set_index("metric")[["low", "high"]].notna().all(axis=1)
+    assert set(has[has].index) == set(tl._probe.RESAMPLED)
+    r = rows.set_index("metric").loc["linear_auroc_macro"]
+    assert r["low"] <= r["value"] <= r["high"]
+
+
+def _table(enc, value):
+    return pd.DataFrame([{"encoder": enc, "features": "image", "label": "c", "metric": "knn_accuracy", "value": value},
+                         {"encoder": enc, "features": "image", "label": "", "metric": "dim", "value": 4096.0}])
+
+
+def test_identical_outcomes_tie_and_clearly_different_ones_do_not():
+    ids = np.arange(400).astype(str)
+    strong, weak = _noisy_outcome(400, 0.9, 0), _noisy_outcome(400, 0.6, 0)
+    same = {k: v.copy() for k, v in strong.items()}
+    tables, outs = [], []
+    for enc, o in (("a", strong), ("b", same), ("c", weak)):
+        tables.append(_table(enc, float(tl.outcome_scores("knn_accuracy", o)[0])))
+        outs.append((ids, {("c", "knn_accuracy"): o}))
+    t = tl.compare_embeddings(tables, outs)
+    knn = t[t["metric"] == "knn_accuracy"].set_index("encoder")
+    assert knn.loc["a", "best"] and knn.loc["b", "best"] and not knn.loc["c", "best"]
+    # A small, noise-sized difference (a few images of 400) is a tie; the top is still one.
+    close = strong.copy()
+    close["pred"] = strong["pred"].copy()
+    wrong_now = np.flatnonzero(strong["pred"] == strong["y"])[:3]
+    close["pred"][wrong_now] = 1 - close["y"][wrong_now]
+    tables[1] = _table("b", float(tl.outcome_scores("knn_accuracy", close)[0]))
+    outs[1] = (ids[::-1].copy(), {("c", "knn_accuracy"): {k: v[::-1].copy() for k, v in close.items()}})
+    t = tl.compare_embeddings(tables, outs).query("metric == 'knn_accuracy'").set_index("encoder")
+    assert list(t.index[t["top"]]) == ["a"] and t.loc["b", "best"] and not t.loc["c", "best"]
+    assert not tl.compare_embeddings(tables, outs).query("metric == 'dim'")[["best", "top"]].any().any()
+
+
+def test_outcomes_round_trip_through_arrays(tmp_path):
+    from medembed import io
+
+    o = {("Finding Labels", "linear_auroc_macro"): {"y": np.array([0, 1, -1]), "pred": np.array([0, 1, -1]),
+                                                     "proba": np.array([[0.9, 0.1], [0.2, 0.8], [np.nan, np.nan]])}}
+    io.write_arrays(tmp_path / "o.npz", tl.outcome_arrays(["x", "y", "z"], o))
+    ids, back = tl.outcomes_from_arrays(io.read_arrays(tmp_path / "o.npz"))
+    assert list(ids) == ["x", "y", "z"] and set(back) == set(o)
+    np.testing.assert_array_equal(back[next(iter(o))]["proba"], o[next(iter(o))]["proba"])
