@@ -403,15 +403,25 @@ def color_clustering(wildcards):
     )[0]
 
 
-def probe_tables(wildcards):
-    """Every encoder's probe table of one dataset (the comparison's input)."""
+def probe_outputs(wildcards, name):
+    """One output (``name``) of every encoder's probe of one dataset, encoders in order."""
     return [
-        rules.probe_embedding.output.table.format(
+        getattr(rules.probe_embedding.output, name).format(
             dataset=wildcards.dataset, encoder=enc, features=feat
         )
         for enc in ENCODERS
         for feat in FEATURES_OF[(wildcards.dataset, enc)]
     ]
+
+
+def probe_tables(wildcards):
+    """Every encoder's probe table of one dataset (the comparison's input)."""
+    return probe_outputs(wildcards, "table")
+
+
+def probe_outcomes(wildcards):
+    """Every encoder's per-image probe outcomes, in the order of :func:`probe_tables`."""
+    return probe_outputs(wildcards, "outcomes")
 
 
 # ---- multi-label findings (rules/findings.smk) ----------------------------------------

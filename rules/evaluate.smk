@@ -141,6 +141,7 @@ rule probe_embedding:
         map_metrics=map_metrics_file,
     output:
         table=f"{ANALYSIS}/probe.tsv",
+        outcomes=f"{ANALYSIS}/probe_outcomes.npz",
     log:
         f"{LOGS}/probe_embedding.log",
     benchmark:
@@ -163,6 +164,7 @@ rule probe_embedding:
 rule compare_encoders:
     input:
         tables=probe_tables,
+        outcomes=probe_outcomes,
     output:
         table=report(
             "results/{dataset}/encoders.tsv",

@@ -19,7 +19,9 @@ with job_logging(snakemake.log[0]):
     findings, source = tl.finding_columns(params), tl.multilabel(params).get("source") or "findings"
     columns = [c for c in params.get("label_columns", []) if c not in findings]
     knn = pp.read_neighbors(snakemake.input.knn)
-    rows = tl.embedding_probe(feats.X, knn, manifest.loc[feats.ids, columns])
+    # Per-image outcomes (kNN votes, out-of-fold linear-probe predictions) go to a second
+    # output: compare_encoders' paired bootstrap of the difference between two encoders.
+    rows, outcomes = tl.embedding_probe(feats.X, knn, manifest.loc[feats.ids, columns], return_outcomes=True)
     rows += tl.finding_probe(knn, manifest.loc[feats.ids, findings], source=source)
     maps = io.read_table(snakemake.input.map_metrics)
     trust = maps.loc[maps["metric"] == "trustworthiness", "value"]
@@ -30,7 +32,8 @@ with job_logging(snakemake.log[0]):
         {"label": "", "metric": "embed_seconds", "value": float(seconds)},
         {"label": "", "metric": "images_per_s", "value": float(len(image.ids) / seconds) if seconds else float("nan")},
     ]
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).reindex(columns=["label", "metric", "value", "low", "high"])
     table.insert(0, "features", snakemake.wildcards.features)
     table.insert(0, "encoder", snakemake.wildcards.encoder)
     io.write_table(snakemake.output.table, table)
+    io.write_arrays(snakemake.output.outcomes, tl.outcome_arrays(feats.ids, outcomes))
