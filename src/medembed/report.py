@@ -546,32 +546,46 @@ def _not_applicable(value: pd.DataFrame, present: np.ndarray) -> pd.DataFrame:
 
 
 def encoders_table(comparison: pd.DataFrame) -> str:
-    """The encoder comparison (tidy: encoder, features, label, metric, value, best) as one
-    row per encoder and feature set, a column per (label) metric, its ``best`` cells marked.
+    """The encoder comparison (tidy: encoder, features, label, metric, value, low, high,
+    top, best) as one row per encoder and feature set, a column per (label) metric. A value
+    with a bootstrap interval reads "0.962 [0.948, 0.975]"; the ``best`` cells (the top
+    value, or one not distinguishable from it) are marked.
 
     The per-finding kNN-probe AUROCs (metric ``knn_auroc``) of a multi-label dataset form a
     second table, one column per finding; the first keeps their mean (``knn_auroc_macro``).
     """
+    note = ("<p class='note'>Marked: the best value of a column, or one not distinguishable from it "
+            "(the 95 % paired bootstrap interval over images of its difference to the best contains 0; "
+            "kNN and linear probes). [low, high]: 95 % bootstrap interval over images.</p>")
     per_finding = comparison["metric"] == "knn_auroc"
     if per_finding.any():
         findings = comparison[per_finding].assign(metric="")
-        return (_encoders_wide(comparison[~per_finding])
+        return (note + _encoders_wide(comparison[~per_finding])
                 + "<p class='note'>kNN-probe AUROC per finding (leave-one-out on the shared graph; "
                 "n/a: only one class known):</p>" + _encoders_wide(findings))
-    return _encoders_wide(comparison)
+    return note + _encoders_wide(comparison)
+
+
+def _with_interval(v, low, high):
+    if pd.isna(v) or pd.isna(low) or pd.isna(high):
+        return v
+    return f"{_fmt(float(v))} [{_fmt(float(low))}, {_fmt(float(high))}]"
 
 
 def _encoders_wide(comparison: pd.DataFrame) -> str:
     df = comparison.assign(label=comparison["label"].fillna("").astype(str))
     df = df.assign(row=df["encoder"] + " · " + df["features"],
                    col=(df["label"] + " " + df["metric"]).str.strip())
+    for c in ("low", "high"):
+        if c not in df:
+            df[c] = np.nan
     rows, cols = list(dict.fromkeys(df["row"])), list(dict.fromkeys(df["col"]))
-    value = pd.DataFrame(np.nan, index=pd.Index(rows, name="encoder · features"), columns=cols)
+    value = pd.DataFrame(np.nan, index=pd.Index(rows, name="encoder · features"), columns=cols, dtype=object)
     best = np.zeros(value.shape, bool)
     present = np.zeros(value.shape, bool)
     for r in df.itertuples(index=False):
         i, j = rows.index(r.row), cols.index(r.col)
-        value.iloc[i, j] = r.value
+        value.iloc[i, j] = _with_interval(r.value, r.low, r.high)
         present[i, j] = True
         best[i, j] = bool(r.best) if "best" in df and pd.notna(r.best) else False
     if len(rows) < 2:
