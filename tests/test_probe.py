@@ -157,3 +157,19 @@ def test_outcomes_round_trip_through_arrays(tmp_path):
     ids, back = tl.outcomes_from_arrays(io.read_arrays(tmp_path / "o.npz"))
     assert list(ids) == ["x", "y", "z"] and set(back) == set(o)
     np.testing.assert_array_equal(back[next(iter(o))]["proba"], o[next(iter(o))]["proba"])
+
+
+def test_encoders_table_shows_intervals_and_the_tied_marking():
+    from medembed import report
+
+    t = pd.DataFrame([
+        {"encoder": "a", "features": "image", "label": "c", "metric": "knn_accuracy", "value": 0.962,
+         "low": 0.948, "high": 0.975, "top": True, "best": True},
+        {"encoder": "b", "features": "image", "label": "c", "metric": "knn_accuracy", "value": 0.958,
+         "low": 0.94, "high": 0.97, "top": False, "best": True},
+        {"encoder": "c", "features": "image", "label": "", "metric": "dim", "value": 512.0,
+         "low": np.nan, "high": np.nan, "top": False, "best": False}])
+    html = report.encoders_table(t)
+    assert "<td class='best'>0.962 [0.948, 0.975]</td>" in html
+    assert "<td class='best'>0.958 [0.940, 0.970]</td>" in html
+    assert "<td>512</td>" in html
