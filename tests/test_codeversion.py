@@ -108,6 +108,38 @@ def test_declared_package_data_is_hashed(tmp_path, monkeypatch):
             fn.cache_clear()
 
 
+def test_a_new_lazy_export_reruns_only_the_jobs_that_use_it(tmp_path, monkeypatch):
+    """Exporting a name from a namespace's ``_LAZY`` map leaves every other job's version
+    alone; re-routing a used name, or editing the ``__init__`` elsewhere, changes it."""
+    pkg = tmp_path / "medembed"
+    (pkg / "tl").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    init = 'from .._lazy import attach\n\n_LAZY = {\n    "a": "._a",\n}\n\n__getattr__ = attach(_LAZY)\n'
+    (pkg / "tl" / "__init__.py").write_text(init)
+    for m in ("_a", "_b", "_c"):
+        (pkg / "tl" / f"{m}.py").write_text(f"def {m[1:]}():\n    return {m!r}\n")
+    (pkg / "_lazy.py").write_text("def attach(t):\n    return None\n")
+    script = tmp_path / "job.py"
+    script.write_text("from medembed import tl\n\ntl.a()\n")
+    monkeypatch.setattr(codeversion, "PKG_ROOT", pkg)
+    caches = (codeversion._parse, codeversion.exports, codeversion.direct_imports, codeversion.package_data)
+
+    def version(text):
+        (pkg / "tl" / "__init__.py").write_text(text)
+        for fn in caches:
+            fn.cache_clear()
+        return codeversion.code_version(script)
+
+    try:
+        before = version(init)
+        assert version(init.replace('"a": "._a",', '"a": "._a",\n    "b": "._b",')) == before
+        assert version(init.replace('"._a"', '"._c"')) != before  # the used name now reaches ._c
+        assert version(init + "X = 1\n") != before  # the rest of the __init__ still counts
+    finally:
+        for fn in caches:
+            fn.cache_clear()
+
+
 def _rule_blocks():
     for smk in sorted((ROOT / "rules").glob("*.smk")):
         for block in re.split(r"\n(?=(?:rule|checkpoint) \w+:)", smk.read_text()):

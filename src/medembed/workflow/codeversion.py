@@ -15,7 +15,8 @@ How names are followed:
   attribute is resolved through the package's ``__init__`` (its ``from ._x import name``
   re-exports, or its lazy ``_LAZY = {name: "._x"}`` map) to the one submodule that
   defines it, so using ``tl.cluster_table`` does not make a job depend on every module
-  ``tl`` re-exports. A package's ``__init__`` itself is part of the hash.
+  ``tl`` re-exports. A package's ``__init__`` itself is part of the hash, except its
+  ``_LAZY`` map (:func:`hashed_bytes`): a new export reruns only the jobs that use it.
 - Imports inside functions count like top-level ones (they run when the code runs).
 - Methods that the registry loads by name are not visible as imports: the caller names
   them (``extra``), e.g. the clusterer module of the job's ``{method}`` wildcard.
@@ -236,11 +237,28 @@ def module_name(path: Path) -> str:
     return ".".join([PACKAGE, *parts])
 
 
+def hashed_bytes(path: Path) -> bytes:
+    """What the hash reads of ``path``: the file, except a package ``__init__``'s lazy
+    ``_LAZY`` map. The map only routes names to submodules, and the job's closure already
+    holds (and hashes) the submodules its names reach, so exporting a new name from ``tl``
+    reruns no job that does not use it."""
+    data = path.read_bytes()
+    if path.name != "__init__.py" or b"_LAZY" not in data:
+        return data
+    lines = data.decode().splitlines(keepends=True)
+    for node in _parse(path).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in targets):
+            del lines[node.lineno - 1:node.end_lineno]
+            break
+    return "".join(lines).encode()
+
+
 def code_version(script: str | Path, extra: tuple[str, ...] = (), salt: str = "") -> str:
     """Short hash of ``script`` and every package file it reaches (plus ``extra`` modules)."""
     script = Path(script)
     h = hashlib.sha256(salt.encode())
     for f in [script, *closure(script, module_name(script), tuple(extra))]:
         h.update(str(f.relative_to(PKG_ROOT) if f.is_relative_to(PKG_ROOT) else f.name).encode())
-        h.update(f.read_bytes())
+        h.update(hashed_bytes(f))
     return h.hexdigest()[:12]
