@@ -73,19 +73,28 @@ def test_linear_probe_on_separable_blobs_and_on_random_labels(blobs):
     assert chance["linear_auroc_macro"]["value"] == pytest.approx(0.5, abs=0.1)
 
 
-def test_linear_probe_skips_unknown_labels_and_is_not_applicable_for_a_singleton_class(blobs):
+def test_linear_probe_skips_unknown_labels_and_leaves_out_a_singleton_class(blobs):
     X, y = blobs
     labels = pd.Series(y.astype(str), dtype=object)
     labels.iloc[::4] = None
     out = tl.linear_probe(X, labels)
     assert (out["pred"][::4] == -1).all() and np.isnan(out["proba"][::4]).all()
     assert (out["y"][1::4] >= 0).all() and np.isfinite(out["proba"][1::4]).all()
+    # a class of one image (SLAKE's "Neck") is left out; the other classes are still probed
     single = labels.copy()
     single.iloc[1] = "lonely"
-    assert tl.linear_probe(X, single) is None
+    out = tl.linear_probe(X, single)
+    assert out["left_out"] == ["lonely"] and "lonely" not in list(out["classes"])
+    assert out["pred"][1] == -1 and out["y"][1] == -1 and np.isnan(out["proba"][1]).all()
     rows = tl.embedding_probe(X, pp.neighbors(X, 10), pd.DataFrame({"c": single}))
+    lin = {r["metric"]: r["value"] for r in rows if r["metric"].startswith("linear_")}
+    assert lin["linear_balanced_accuracy"] > 0.9 and lin["linear_auroc_macro"] > 0.9
+    # one class of two images or more: explicit "not applicable"
+    one = pd.Series(["a"] * (len(X) - 1) + ["b"], dtype=object)
+    assert tl.linear_probe(X, one) is None
+    rows = tl.embedding_probe(X, pp.neighbors(X, 10), pd.DataFrame({"c": one}))
     lin = [r for r in rows if r["metric"].startswith("linear_")]
-    assert len(lin) == 2 and all(np.isnan(r["value"]) for r in lin)  # explicit "not applicable"
+    assert len(lin) == 2 and all(np.isnan(r["value"]) for r in lin)
     # Three images a class: fewer folds, still scored.
     keep = np.concatenate([np.flatnonzero(y == c)[:3] for c in np.unique(y)])
     assert tl.linear_probe(X[keep], y[keep]) is not None

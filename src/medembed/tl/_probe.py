@@ -159,11 +159,13 @@ def linear_probe(X, labels, *, n_splits: int = 5, Cs=LINEAR_CS, inner_splits: in
 
     Features are standardised inside each fold; ``C`` is chosen from ``Cs`` by an inner
     stratified ``inner_splits``-fold CV on the training fold (log loss). Images with an
-    unknown label are neither trained on nor scored. ``n_splits`` is lowered to the size of
-    the smallest class (a class of 3 images: 3 folds); returns None ("not applicable") with
-    fewer than two classes or a class of a single image. Otherwise a dict of ``y`` (class
-    codes, -1 unknown), ``pred`` (argmax class, -1 where not scored), ``proba`` (n x
-    classes, NaN where not scored) and ``classes``.
+    unknown label are neither trained on nor scored, and neither are the images of a class
+    with a single image (no fold could both learn and test it; ``left_out`` names those
+    classes). ``n_splits`` is lowered to the size of the smallest class left (a class of 3
+    images: 3 folds); returns None ("not applicable") with fewer than two classes of two
+    images or more. Otherwise a dict of ``y`` (class codes, -1 unknown or left out),
+    ``pred`` (argmax class, -1 where not scored), ``proba`` (n x classes, NaN where not
+    scored), ``classes`` and ``left_out``.
     """
     from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
     from sklearn.model_selection import StratifiedKFold
@@ -171,10 +173,18 @@ def linear_probe(X, labels, *, n_splits: int = 5, Cs=LINEAR_CS, inner_splits: in
     from sklearn.preprocessing import StandardScaler
 
     y, classes = _class_codes(labels)
+    counts = np.bincount(y[y >= 0], minlength=len(classes))
+    keep = np.flatnonzero(counts >= 2)
+    if len(keep) < 2:
+        return None
+    left_out = [str(c) for c in np.asarray(classes)[counts < 2]]
+    if left_out:  # single-image classes: their images are not scored; the rest is
+        code = np.full(len(classes), -1)
+        code[keep] = np.arange(len(keep))
+        y = np.where(y >= 0, code[np.maximum(y, 0)], -1)
+        classes = np.asarray(classes)[keep]
     known = np.flatnonzero(y >= 0)
     counts = np.bincount(y[known], minlength=len(classes))
-    if len(classes) < 2 or counts.min() < 2:
-        return None
     X = np.asarray(X, dtype=np.float32)
     proba = np.full((len(y), len(classes)), np.nan)
     outer = StratifiedKFold(n_splits=min(n_splits, int(counts.min())), shuffle=True, random_state=random_state)
@@ -192,7 +202,7 @@ def linear_probe(X, labels, *, n_splits: int = 5, Cs=LINEAR_CS, inner_splits: in
             model.fit(X[tr], y[tr])
             proba[te] = model.predict_proba(X[te])
     pred = np.where(y >= 0, np.nan_to_num(proba, nan=-1).argmax(1), -1)
-    return {"y": y, "pred": pred, "proba": proba, "classes": classes}
+    return {"y": y, "pred": pred, "proba": proba, "classes": classes, "left_out": left_out}
 
 
 def _auroc_rows(pos: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -325,7 +335,7 @@ def embedding_probe(X, knn, truth: pd.DataFrame, *, sample_size: int = 5000, ran
         if linear:
             lin = linear_probe(X, y, random_state=random_state)
             for metric in ("linear_balanced_accuracy", "linear_auroc_macro"):
-                if lin is None:  # not applicable: a class of a single image
+                if lin is None:  # not applicable: fewer than two classes of two images or more
                     rows.append({"label": col, "metric": metric, "value": np.nan})
                 else:
                     add(col, metric, {k: lin[k] for k in ("y", "pred", "proba")})
