@@ -13,9 +13,11 @@ in pyproject.toml, checked by tests/test_architecture.py).
 - job glue re-exported here for the rule scripts (``from medembed.workflow import
   job_logging``): :func:`job_logging`, :func:`job_settings`, :func:`set_threads`
 
-Standard library only: ``rules/common.smk`` imports the registry and the config checks at
-parse time, without the analysis stack. The job glue is imported on first use (see
-:mod:`medembed._lazy`), so reading the registry does not import ``logging`` either.
+The registry and the config checks are standard library only: ``rules/common.smk``
+imports them at parse time, without the analysis stack. :mod:`.graph` is the exception: it
+reads the issue types from ``tl._issues``, which imports numpy and pandas (snakemake has
+already loaded both when the Snakefile is parsed). The job glue is imported on first use
+(see :mod:`medembed._lazy`), so reading the registry does not import ``logging`` either.
 """
 
 from __future__ import annotations
