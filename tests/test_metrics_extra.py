@@ -8,6 +8,7 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import silhouette_score
 
+from medembed import tl
 from medembed.tl._metrics import (
     cluster_metrics,
     internal_metrics,
@@ -138,3 +139,51 @@ def test_held_out_scoring_differs_from_all_points_when_labels_leak():
     assert score_cluster_table(table, truth)[0]["supervision"] == "semi:0.3"
     with pytest.raises(ValueError, match="truth has 2 rows"):
         score_cluster_table(table, truth.iloc[:2])
+
+
+def test_contingency_scores_equal_sklearn_on_expanded_labels():
+    """The vectorised ARI / NMI / purity of bootstrap contingency tables equal scikit-learn's
+    on the labels they stand for, including the degenerate one-cluster / one-class cases."""
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        n, k, c = int(rng.integers(2, 50)), int(rng.integers(1, 6)), int(rng.integers(1, 5))
+        yp, yt = rng.integers(0, k, n), rng.integers(0, c, n)
+        N = np.zeros((1, yp.max() + 1, yt.max() + 1))
+        np.add.at(N[0], (yp, yt), 1)
+        got = tl.contingency_scores(N)
+        assert np.isclose(got["ari"][0], skm.adjusted_rand_score(yt, yp))
+        assert np.isclose(got["nmi"][0], skm.normalized_mutual_info_score(yt, yp))
+        assert np.isclose(got["purity"][0], tl.purity_score(yt, yp))
+
+
+def test_cluster_metric_intervals_cover_and_shrink_and_ties_are_paired():
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (200, 3200):
+        yt = rng.integers(0, 5, n)
+        yp = np.where(rng.random(n) < 0.7, yt, rng.integers(0, 5, n))
+        rows = {r["metric"]: r for r in tl.cluster_metrics(yp, pd.DataFrame({"c": yt}))}
+        for m in ("ari", "nmi", "purity"):
+            assert rows[m]["low"] <= rows[m]["value"] <= rows[m]["high"], (n, m, rows[m])
+        assert "low" not in rows["ami"]
+        widths.append(rows["ari"]["high"] - rows["ari"]["low"])
+    assert widths[1] < widths[0] / 2.5  # ~ 1 / sqrt(n): 16x the images, 4x narrower
+    # ties: a copy of the best clustering with three images moved is tied; a noisy one is not
+    n = 600
+    yt = rng.integers(0, 4, n)
+    best = np.where(rng.random(n) < 0.9, yt, rng.integers(0, 4, n))
+    close = best.copy()
+    close[:3] = (close[:3] + 1) % 4
+    noisy = np.where(rng.random(n) < 0.5, yt, rng.integers(0, 4, n))
+    reps, tables = {}, []
+    for name, pred in (("best", best), ("close", close), ("noisy", noisy)):
+        reps[name] = {}
+        rows = tl.cluster_metrics(pred, pd.DataFrame({"c": yt}), replicates=reps[name])
+        tables.append(pd.DataFrame(rows).assign(method=name))
+    reps["semi"] = {}
+    tables.append(pd.DataFrame(tl.cluster_metrics(yt, pd.DataFrame({"c": yt}))).assign(method="semi"))
+    marked = tl.mark_ties(pd.concat(tables, ignore_index=True), reps).query("metric == 'ari'").set_index("method")
+    assert marked.loc["best", "best"] and marked.loc["close", "best"] and not marked.loc["noisy", "best"]
+    assert pd.isna(marked.loc["semi", "best"])  # scored on other images: no part in the comparison

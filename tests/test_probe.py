@@ -124,9 +124,33 @@ def test_probe_rows_carry_intervals_only_where_resampled(blobs):
     X, y = blobs
     rows = pd.DataFrame(tl.embedding_probe(X, pp.neighbors(X, 10), pd.DataFrame({"c": y.astype(str)}), n_boot=200))
     has = rows.set_index("metric")[["low", "high"]].notna().all(axis=1)
-    assert set(has[has].index) == set(tl._probe.RESAMPLED)
-    r = rows.set_index("metric").loc["linear_auroc_macro"]
-    assert r["low"] <= r["value"] <= r["high"]
+    assert set(has[has].index) == set(tl._probe.RESAMPLED | tl._probe.REFITTED)
+    for metric in ("linear_auroc_macro", "kmeans_nmi", "kmeans_ari"):
+        r = rows.set_index("metric").loc[metric]
+        assert r["low"] <= r["value"] <= r["high"], metric
+
+
+def test_kmeans_refits_pair_up_and_separate_a_worse_embedding():
+    """k-means NMI/ARI intervals come from refits on resamples; resample r draws the same
+    images for every embedding, so an embedding with its clusters blurred is not tied with
+    the clean one, while the same embedding (reordered columns: the same geometry) is."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 60)
+    centres = rng.normal(size=(4, 16)) * 4
+    clean = centres[y] + rng.normal(size=(len(y), 16))
+    blurred = centres[y] * 0.08 + rng.normal(size=(len(y), 16))
+    truth = pd.DataFrame({"c": y.astype(str)})
+    tables, outs = [], []
+    for enc, X in (("clean", clean), ("same", clean[:, ::-1].copy()), ("blurred", blurred)):
+        rows, o = tl.embedding_probe(X, pp.neighbors(X, 10), truth, n_boot=100, linear=False, return_outcomes=True)
+        tables.append(pd.DataFrame(rows).assign(encoder=enc, features="image"))
+        outs.append((np.arange(len(y)).astype(str), o))
+    a = tl.kmeans_replicates(clean, y, 4, n_refits=5)
+    b = tl.kmeans_replicates(clean, y, 4, n_refits=5)
+    np.testing.assert_array_equal(a["kmeans_ari"], b["kmeans_ari"])  # seeded
+    t = tl.compare_embeddings(tables, outs).query("metric == 'kmeans_ari'").set_index("encoder")
+    assert t.loc["clean", "value"] > 0.9 > t.loc["blurred", "high"]
+    assert t.loc["clean", "best"] and t.loc["same", "best"] and not t.loc["blurred", "best"]
 
 
 def _table(enc, value):

@@ -209,3 +209,35 @@ def test_not_applicable_results_are_listed_with_their_reason():
     assert "FINCH&#x27;s first level has 2 clusters" in out
     assert "<th>not_applicable</th>" not in out
     assert "Not applicable" not in report.metrics_tables(_metrics())
+
+
+def test_metrics_table_shows_cluster_intervals_and_paired_ties():
+    """ARI / NMI / purity cells read "value [low, high]"; the marks follow the paired tie
+    test (a near copy of the best clustering is marked too, a poor one is not), after the
+    table went through a TSV as metrics.tsv does."""
+    import io as _io
+
+    import numpy as np
+    import pandas as pd
+
+    from medembed import report, tl
+
+    rng = np.random.default_rng(0)
+    yt = rng.integers(0, 4, 300)
+    good = np.where(rng.random(300) < 0.9, yt, rng.integers(0, 4, 300))
+    near = good.copy()
+    near[:2] = (near[:2] + 1) % 4
+    reps, tabs = {}, []
+    for name, pred in (("kmeans", good), ("finch", near), ("dbscan", np.where(rng.random(300) < 0.4, yt, 0))):
+        reps[name] = {}
+        rows = tl.cluster_metrics(pred, pd.DataFrame({"c": yt}), replicates=reps[name])
+        tabs.append(pd.DataFrame(rows).assign(method=name, kind="cluster"))
+    buf = _io.StringIO()
+    tl.mark_ties(pd.concat(tabs, ignore_index=True), reps).to_csv(buf, sep="\t", index=False)
+    html = report.metrics_tables(pd.read_csv(_io.StringIO(buf.getvalue()), sep="\t"))
+    row = {r.split("</td>")[0]: r for r in html.split("<tr><td>")[1:]}
+    ari = pd.read_csv(_io.StringIO(buf.getvalue()), sep="\t").query("metric == 'ari'").set_index("method")
+    k = ari.loc["kmeans"]
+    assert f"<td class='best'>{k['value']:.3f} [{k['low']:.3f}, {k['high']:.3f}]</td>" in row["kmeans"]
+    assert row["finch"].count("class='best'") >= 3 and "class='best'" not in row["dbscan"]
+    assert "bias-corrected bootstrap interval" in html

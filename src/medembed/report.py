@@ -152,8 +152,15 @@ def metrics_tables(metrics: pd.DataFrame) -> str:
         wide = pd.concat([wide[[not s for s in is_semi]], wide[is_semi]])
         is_semi = sorted(is_semi)
         best = best_cells(wide, rows=[not s for s in is_semi])
+        shown = wide.astype(object)
+        for j, metric in enumerate(wide.columns):
+            rows = sub[sub["metric"] == metric].groupby("method", sort=False).first().reindex(wide.index)
+            if "best" in rows and rows["best"].notna().any():  # best, or tied (paired bootstrap)
+                best[:, j] = rows["best"].map(lambda v: str(v).lower() in ("true", "1", "1.0")).to_numpy()
+            if "low" in rows and rows["low"].notna().any():
+                shown[metric] = [_with_interval(v, lo, hi) for v, lo, hi in zip(rows["value"], rows["low"], rows["high"])]
         parts.append(f"<h4>{title}</h4>")
-        parts.append(table_html(wide, best=best, row_class=["semi" if s else "" for s in is_semi]))
+        parts.append(table_html(shown, best=best, row_class=["semi" if s else "" for s in is_semi]))
 
     _cluster_table(clu[clu["label"] == ""], "Clusterings: the partitions (label-free)",
                    ["n_clusters", "noise_fraction", "silhouette_cosine", "davies_bouldin", "stability_ari",
@@ -161,6 +168,10 @@ def metrics_tables(metrics: pd.DataFrame) -> str:
     for label in sorted(set(clu["label"]) - {""}):
         _cluster_table(clu[clu["label"] == label], f"Clusterings: agreement with <code>{html.escape(label)}</code>",
                        ["ari", "ami", "nmi", "purity", "homogeneity", "completeness", "n_scored"])
+    if {"low", "high"} <= set(clu.columns) and clu["low"].notna().any():
+        parts.append("<p class='note'>ARI, NMI, purity: value [95 % bias-corrected bootstrap interval over the "
+                     "images; the partition is fixed]. Marked: the best, or not distinguishable from it (the 95 % "
+                     "paired bootstrap interval of the difference contains 0).</p>")
     if semi:
         parts.append("<p class='note'>Shaded rows: semi-supervised methods ("
                      + ", ".join(sorted(semi)) + "), scored on the images whose labels they did not see; "

@@ -39,7 +39,8 @@ def evaluate_outliers(scores: pd.DataFrame, manifest: pd.DataFrame, anomaly: dic
 
 
 def evaluate_clustering(
-    labels: pd.DataFrame, manifest: pd.DataFrame, label_columns, features=None, *, label_fraction=None
+    labels: pd.DataFrame, manifest: pd.DataFrame, label_columns, features=None, *, label_fraction=None,
+    replicates: dict | None = None,
 ) -> pd.DataFrame:
     """Tidy metrics of one cluster table: against the manifest's label columns (joined on
     id) and, given the features (an :class:`medembed.io.Array`), silhouette and Davies-Bouldin.
@@ -54,10 +55,12 @@ def evaluate_clustering(
         return not_applicable_rows(_reason(labels))
     cols = ["id", "cluster"] + (["label_seen"] if "label_seen" in labels else [])
     merged = labels[cols].merge(manifest[["id", *label_columns]], on="id", how="left", validate="one_to_one")
+    merged = merged.sort_values("id", kind="stable").reset_index(drop=True)
     known = labels["id"].isin(manifest["id"])
     if not known.all():
         raise ValueError(f"cluster table has {len(labels)} rows but only {int(known.sum())} ids match the manifest")
-    rows = score_cluster_table(merged, merged[list(label_columns)], label_fraction=label_fraction)
+    rows = score_cluster_table(merged, merged[list(label_columns)], label_fraction=label_fraction,
+                               replicates=replicates)
     supervision = {k: rows[0][k] for k in ("supervision", "scored_on")} if rows else {}
     if features is not None:
         ids = labels["id"].astype(str).to_numpy()

@@ -115,6 +115,12 @@ def finding_probe(knn, findings: pd.DataFrame, *, source: str = "findings", n_ne
 #: Metrics whose value is computed from per-image outcomes (true class, predicted class,
 #: out-of-fold probabilities): they get a bootstrap interval and a paired tie test.
 RESAMPLED = frozenset({"knn_accuracy", "linear_balanced_accuracy", "linear_auroc_macro"})
+#: Metrics whose interval needs refits (k-means on each bootstrap resample): their
+#: per-resample values are kept (outcome ``boot``) for the paired tie test.
+REFITTED = frozenset({"kmeans_nmi", "kmeans_ari"})
+#: k-means refits per label column for the REFITTED intervals, and the most images one refit sees.
+KMEANS_REFITS = 50
+KMEANS_SAMPLE = 5000
 #: Rows that describe an encoder but are no quality score: never marked best.
 NOT_RANKED = frozenset({"dim", "embed_seconds", "images_per_s"})
 #: The linear probe's grid of inverse L2 penalties (features standardised), chosen by inner CV.
@@ -289,14 +295,41 @@ def paired_difference_interval(metric: str, a: dict, b: dict, *, n_boot: int = 1
     return float(np.quantile(d, q)), float(np.quantile(d, 1 - q))
 
 
+def kmeans_replicates(X, y, n_clusters: int, *, n_refits: int = KMEANS_REFITS, sample_size: int = KMEANS_SAMPLE,
+                      random_state: int = 0) -> dict[str, np.ndarray]:
+    """k-means NMI and ARI against ``y`` on ``n_refits`` bootstrap resamples of the rows of
+    ``X`` (each of ``min(n, sample_size)`` rows drawn with replacement, one k-means++ start,
+    refitted): ``{"kmeans_nmi": (n_refits,), "kmeans_ari": (n_refits,)}``. Resample ``r``
+    draws the same row positions for every embedding of the same images, so the values of
+    two embeddings pair up."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    X, y = np.asarray(X), np.asarray(y)
+    m = min(len(X), int(sample_size))
+    out = {"kmeans_nmi": np.full(n_refits, np.nan), "kmeans_ari": np.full(n_refits, np.nan)}
+    for r in range(n_refits):
+        idx = np.random.default_rng([random_state, r]).integers(0, len(X), size=m)
+        if len(np.unique(X[idx], axis=0)) < n_clusters:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # duplicate points: fewer distinct points than clusters
+            pred = KMeans(n_clusters=n_clusters, n_init=1, random_state=r).fit_predict(X[idx])
+        out["kmeans_nmi"][r] = normalized_mutual_info_score(y[idx], pred)
+        out["kmeans_ari"][r] = adjusted_rand_score(y[idx], pred)
+    return out
+
+
 def embedding_probe(X, knn, truth: pd.DataFrame, *, sample_size: int = 5000, random_state: int = 0,
-                    linear: bool = True, n_boot: int = 1000, return_outcomes: bool = False):
+                    linear: bool = True, n_boot: int = 1000, kmeans_refits: int = KMEANS_REFITS,
+                    return_outcomes: bool = False):
     """Tidy rows ``{label, metric, value, low, high}`` for every label column of ``truth``
     (row-aligned with X).
 
     ``low``/``high`` are the 95 % percentile bootstrap interval (``n_boot`` resamples of the
-    images, seeded by ``random_state``; no refits) of the metrics in :data:`RESAMPLED`, NaN
-    for the others. A linear probe (:func:`linear_probe`) adds ``linear_balanced_accuracy``
+    images, seeded by ``random_state``; no refits) of the metrics in :data:`RESAMPLED`; for
+    k-means NMI/ARI (:data:`REFITTED`) the bias-corrected percentile interval of
+    ``kmeans_refits`` refits on resamples (:func:`kmeans_replicates`); NaN for the others. A linear probe (:func:`linear_probe`) adds ``linear_balanced_accuracy``
     and ``linear_auroc_macro``, NaN when it is not applicable (a class of one image). With
     ``return_outcomes``, returns ``(rows, outcomes)``: ``outcomes[(label, metric)]`` is the
     per-image outcome dict (``y``, ``pred``, ``proba``) of every resampled row, the input of
@@ -304,6 +337,8 @@ def embedding_probe(X, knn, truth: pd.DataFrame, *, sample_size: int = 5000, ran
     """
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+
+    from ._metrics import percentile_interval
 
     X = np.asarray(X, dtype=np.float32)
     rows, outcomes = [], {}
@@ -323,8 +358,15 @@ def embedding_probe(X, knn, truth: pd.DataFrame, *, sample_size: int = 5000, ran
             continue
         Xl, yl = X[mask], y[mask].astype(str)
         km = KMeans(n_clusters=len(classes), n_init=3, random_state=random_state).fit(Xl)
-        rows.append({"label": col, "metric": "kmeans_nmi", "value": float(normalized_mutual_info_score(yl, km.labels_))})
-        rows.append({"label": col, "metric": "kmeans_ari", "value": float(adjusted_rand_score(yl, km.labels_))})
+        values = {"kmeans_nmi": normalized_mutual_info_score(yl, km.labels_),
+                  "kmeans_ari": adjusted_rand_score(yl, km.labels_)}
+        boot = kmeans_replicates(Xl, yl, len(classes), n_refits=kmeans_refits, random_state=random_state) \
+            if kmeans_refits else {}
+        for metric, value in values.items():
+            low, high = percentile_interval(boot[metric], estimate=value) if boot else (np.nan, np.nan)
+            rows.append({"label": col, "metric": metric, "value": float(value), "low": low, "high": high})
+            if boot:
+                outcomes[(col, metric)] = {"boot": boot[metric]}
         codes, pred = knn_predictions(knn, y)
         add(col, "knn_accuracy", {"y": codes, "pred": pred})
         pick = np.arange(len(yl)) if len(yl) <= sample_size else rng.choice(len(yl), sample_size, replace=False)
@@ -376,7 +418,8 @@ def compare_embeddings(tables: list[pd.DataFrame], outcomes: list | None = None,
     """One table of every encoder's probe rows, with each (label, metric)'s winners marked.
 
     ``top``: the best point estimate (all of them when equal). ``best``: top, or not
-    distinguishable from it: for a metric of :data:`RESAMPLED` whose per-image outcomes are
+    distinguishable from it: for a metric of :data:`RESAMPLED` (or :data:`REFITTED`, from the
+    kept k-means resamples of the same images) whose per-image outcomes are
     given (``outcomes[i]``: the ``(ids, outcomes)`` of ``tables[i]``, see
     :func:`outcomes_from_arrays`), when the ``level`` paired-bootstrap interval of the
     difference to the top encoder (the same resampled images for both) contains 0. Without
@@ -385,6 +428,8 @@ def compare_embeddings(tables: list[pd.DataFrame], outcomes: list | None = None,
     """
     if not tables:
         raise ValueError("no probe tables to compare")
+    from ._metrics import percentile_interval
+
     parts = []
     for i, t in enumerate(tables):
         parts.append(t.assign(_src=i))
@@ -402,7 +447,7 @@ def compare_embeddings(tables: list[pd.DataFrame], outcomes: list | None = None,
         target = vals.min() if metric in LOWER_IS_BETTER else vals.max()
         top = sub.index[vals == target]
         df.loc[top, ["top", "best"]] = True
-        if metric not in RESAMPLED or outcomes is None:
+        if metric not in RESAMPLED | REFITTED or outcomes is None:
             continue
         ref = outcomes[int(df.at[top[0], "_src"])]
         if ref is None or (label, metric) not in ref[1]:
@@ -411,8 +456,14 @@ def compare_embeddings(tables: list[pd.DataFrame], outcomes: list | None = None,
             other = outcomes[int(df.at[j, "_src"])]
             if other is None or (label, metric) not in other[1] or not np.isfinite(df.at[j, "value"]):
                 continue
-            a, b = _aligned((ref[0], ref[1][(label, metric)]), (other[0], other[1][(label, metric)]))
-            low, _ = paired_difference_interval(metric, a, b, n_boot=n_boot, level=level, random_state=random_state)
+            if metric in REFITTED:  # the same resamples only for the same images in the same order
+                if len(ref[0]) != len(other[0]) or not np.array_equal(ref[0], other[0]):
+                    continue
+                low, _ = percentile_interval(ref[1][(label, metric)]["boot"] - other[1][(label, metric)]["boot"], level)
+            else:
+                a, b = _aligned((ref[0], ref[1][(label, metric)]), (other[0], other[1][(label, metric)]))
+                low, _ = paired_difference_interval(metric, a, b, n_boot=n_boot, level=level,
+                                                    random_state=random_state)
             df.at[j, "best"] = bool(np.isfinite(low) and low <= 0)
     df = df.drop(columns="_src")
     return df.sort_values(["label", "metric", "encoder", "features"], kind="stable").reset_index(drop=True)
