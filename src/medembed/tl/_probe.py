@@ -302,13 +302,23 @@ def kmeans_replicates(X, y, n_clusters: int, *, n_refits: int = KMEANS_REFITS, s
     refitted): ``{"kmeans_nmi": (n_refits,), "kmeans_ari": (n_refits,)}``. Resample ``r``
     draws the same row positions for every embedding of the same images, so the values of
     two embeddings pair up."""
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+    from threadpoolctl import threadpool_limits
 
     X, y = np.asarray(X), np.asarray(y)
     m = min(len(X), int(sample_size))
     out = {"kmeans_nmi": np.full(n_refits, np.nan), "kmeans_ari": np.full(n_refits, np.nan)}
-    for r in range(n_refits):
+    # one thread: on at most 5,000 rows a second one costs more in hand-offs than it saves
+    # (29 ms against 209 ms a fit on 600 x 1280 on a loaded 2-core machine)
+    with threadpool_limits(1):
+        _refits(X, y, n_clusters, m, random_state, out)
+    return out
+
+
+def _refits(X, y, n_clusters, m, random_state, out) -> None:
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    for r in range(len(out["kmeans_nmi"])):
         idx = np.random.default_rng([random_state, r]).integers(0, len(X), size=m)
         if len(np.unique(X[idx], axis=0)) < n_clusters:
             continue
@@ -317,7 +327,6 @@ def kmeans_replicates(X, y, n_clusters: int, *, n_refits: int = KMEANS_REFITS, s
             pred = KMeans(n_clusters=n_clusters, n_init=1, random_state=r).fit_predict(X[idx])
         out["kmeans_nmi"][r] = normalized_mutual_info_score(y[idx], pred)
         out["kmeans_ari"][r] = adjusted_rand_score(y[idx], pred)
-    return out
 
 
 def embedding_probe(X, knn, truth: pd.DataFrame, *, sample_size: int = 5000, random_state: int = 0,
