@@ -44,7 +44,7 @@ BODY = """
 <main>
   <div id="plot" class="pan"><canvas id="gl"></canvas><canvas id="overlay"></canvas><div id="hover" class="card"></div></div>
   <aside>
-    <div id="search-panel" hidden><h2 id="search-title">Search</h2><div id="search-results"></div></div>
+    <div id="search-panel" hidden><h2>Search</h2><div id="search-title"></div><div id="search-results"></div></div>
     <h2>Colour</h2><div id="legend"></div>
     <h2>Pinned</h2><div id="pinned"></div>
     <h2>Selection</h2>

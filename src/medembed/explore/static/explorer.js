@@ -278,11 +278,11 @@ function showResults() {
   var box = $("search-results"), j = S.search; box.innerHTML = "";
   $("search-panel").hidden = j < 0;
   if (j < 0) return;
-  $("search-title").textContent = "Closest to “" + SE.phrases[j] + "”";
+  $("search-title").textContent = "Closest to “" + SE.phrases[j] + "” (cosine, image vs text tower)";
   var grid = el("div", "nbgrid");
   ranked(j, N_RESULTS).forEach(function (i, k) {
     var cell = el("div", "nb" + (k === 0 ? " first" : ""));
-    cell.appendChild(thumb(i, 72)); cell.appendChild(el("div", null, "#" + (k + 1) + " cos=" + fmt(+cosine(j, i).toFixed(3))));
+    cell.appendChild(thumb(i, 72)); cell.appendChild(el("div", null, "#" + (k + 1) + " · " + cosine(j, i).toFixed(3)));
     cell.title = ids[i]; cell.dataset.index = i;
     cell.onclick = function () { pin(i); };
     grid.appendChild(cell);
@@ -437,6 +437,7 @@ function pin(i) {
 // ---- legend, filters, selection -------------------------------------------------------
 function legend() {
   var box = $("legend"); box.innerHTML = "";
+  $("names-box").hidden = !(S.color && colorings[S.color].medoids && colorings[S.color].medoids.length);
   if (!S.color) return;
   var c = decoded(colorings[S.color]);
   if (c.kind === "category") {
@@ -612,10 +613,7 @@ if (SE) {
     if (ev.key === "Escape") { setSearch(""); box.blur(); }
   });
 }
-if (D.colorings.some(function (c) { return c.medoids && c.medoids.length; })) {
-  $("names-box").hidden = false;
-  $("names").onchange = function () { S.names = $("names").checked; draw(); };
-}
+$("names").onchange = function () { S.names = $("names").checked; draw(); };
 option(filSel, "all", "all points");
 D.filters.forEach(function (f) { option(filSel, f.key, f.name); if (f.disabled) filSel.lastChild.disabled = true; });
 mapSel.value = S.map; if (S.color) colSel.value = S.color;
