@@ -48,27 +48,6 @@ STABLE = PLAN.methods("stable")
 ISSUE_TYPES = graph.ISSUE_TYPES
 
 
-def phrase_file(path):
-    """The phrase file of config key ``phrases``: a relative path is looked up in the
-    working directory, then in the workflow's folder (where config/phrases.txt ships)."""
-    p = Path(path)
-    if p.is_absolute() or p.exists():
-        return p
-    shipped = Path(workflow.basedir) / p
-    return shipped if shipped.exists() else p
-
-
-# The explorer's search texts (rule embed_phrases): the phrase file plus every zero-shot
-# prompt, read once here. A param of the job, so editing the file reruns it.
-PHRASE_TEXTS = (
-    medembed_phrases.search_texts(
-        medembed_phrases.read_phrases(phrase_file(config["phrases"])),
-        config.get("zero_shot"),
-    )
-    if config.get("phrases")
-    else []
-)
-
 # Prefix of every analysis result: one folder per dataset, encoder and feature set.
 ANALYSIS = "results/{dataset}/{encoder}/{features}"
 LOGS = "logs/{dataset}/{encoder}/{features}"
@@ -80,6 +59,29 @@ wildcard_constraints:
     encoder="|".join(ENCODERS),
     features="|".join(FEATURES),
     shard="[0-9a-f]{16}",
+
+
+def phrase_file(path):
+    """The phrase file of config key ``phrases``: a relative path is looked up in the
+    working directory, then in the workflow's folder (where config/phrases.txt ships).
+    """
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    shipped = Path(workflow.basedir) / p
+    return shipped if shipped.exists() else p
+
+
+# The explorer's search texts, embedded by embed_phrases: the phrase file plus every zero-shot
+# prompt, read once here. A param of the job, so editing the file reruns it.
+PHRASE_TEXTS = (
+    medembed_phrases.search_texts(
+        medembed_phrases.read_phrases(phrase_file(config["phrases"])),
+        config.get("zero_shot"),
+    )
+    if config.get("phrases")
+    else []
+)
 
 
 def science_config():
@@ -161,7 +163,8 @@ def has_phrases(wildcards):
 
 def explorer_search(wildcards):
     """make_explorer's search inputs: the phrase vectors and the image embedding they are
-    compared with (the image one, whatever feature set is explored); none without phrases."""
+    compared with (the image one, whatever feature set is explored); none without phrases.
+    """
     if not has_phrases(wildcards):
         return {}
     return {

@@ -41,7 +41,7 @@ def test_default_config_dry_run_lists_download_embeddings_and_analysis():
     rules = {r for r, _, _ in scheduled_jobs(proc.stdout + proc.stderr)}
     assert {
         "download_dataset", "make_manifest", "embed_images", "embed_texts", "combine_features",
-        "zero_shot", "reduce", "cluster", "detect_outliers", "evaluate_clustering", "make_report",
+        "zero_shot", "embed_phrases", "reduce", "cluster", "detect_outliers", "evaluate_clustering", "make_report",
     } <= rules
 
 
