@@ -10,6 +10,7 @@ from snakemake.utils import validate
 # (8 ms more at parse time).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from medembed import io as medembed_io  # noqa: E402
+from medembed.embed import _phrases as medembed_phrases  # noqa: E402
 from medembed.workflow import config as medembed_config  # noqa: E402
 from medembed.workflow import fsstate, graph, jobsize, registry  # noqa: E402
 
@@ -46,6 +47,7 @@ TREES = PLAN.methods("trees")
 STABLE = PLAN.methods("stable")
 ISSUE_TYPES = graph.ISSUE_TYPES
 
+
 # Prefix of every analysis result: one folder per dataset, encoder and feature set.
 ANALYSIS = "results/{dataset}/{encoder}/{features}"
 LOGS = "logs/{dataset}/{encoder}/{features}"
@@ -57,6 +59,29 @@ wildcard_constraints:
     encoder="|".join(ENCODERS),
     features="|".join(FEATURES),
     shard="[0-9a-f]{16}",
+
+
+def phrase_file(path):
+    """The phrase file of config key ``phrases``: a relative path is looked up in the
+    working directory, then in the workflow's folder (where config/phrases.txt ships).
+    """
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    shipped = Path(workflow.basedir) / p
+    return shipped if shipped.exists() else p
+
+
+# The explorer's search texts, embedded by embed_phrases: the phrase file plus every zero-shot
+# prompt, read once here. A param of the job, so editing the file reruns it.
+PHRASE_TEXTS = (
+    medembed_phrases.search_texts(
+        medembed_phrases.read_phrases(phrase_file(config["phrases"])),
+        config.get("zero_shot"),
+    )
+    if config.get("phrases")
+    else []
+)
 
 
 def science_config():
@@ -129,6 +154,23 @@ def encoder_gpu(wildcards):
 def encoder_name(wildcards):
     """The registry name of the job's encoder (its id may differ)."""
     return ENCODERS[wildcards.encoder]["name"]
+
+
+def has_phrases(wildcards):
+    """Search phrases are embedded for this dataset and encoder (rule embed_phrases)."""
+    return PLAN.holds("phrases", wildcards.dataset, wildcards.encoder, findings=None)
+
+
+def explorer_search(wildcards):
+    """make_explorer's search inputs: the phrase vectors and the image embedding they are
+    compared with (the image one, whatever feature set is explored); none without phrases.
+    """
+    if not has_phrases(wildcards):
+        return {}
+    return {
+        "phrases": rules.embed_phrases.output.phrases.format(**wildcards),
+        "image": rules.embed_images.output.emb.format(**wildcards),
+    }
 
 
 def text_settings(wildcards):

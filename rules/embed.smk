@@ -98,6 +98,31 @@ rule combine_features:
         "../scripts/combine_features.py"
 
 
+# The explorer's search phrases (config/phrases.txt and the zero-shot prompts), embedded
+# once per text-tower encoder: unit rows, ids = the texts.
+rule embed_phrases:
+    output:
+        phrases="results/{dataset}/{encoder}/phrases.npz",
+    log:
+        "logs/{dataset}/{encoder}/embed_phrases.log",
+    benchmark:
+        "logs/benchmarks/{dataset}/{encoder}/embed_phrases.tsv"
+    conda:
+        "../envs/medembed.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+        gpu=encoder_gpu,
+        settings=text_settings,
+    params:
+        encoder=encoder_params,
+        texts=PHRASE_TEXTS,
+        code=code("embed_phrases.py", "encoders", encoder_name),
+    script:
+        "../scripts/embed_phrases.py"
+
+
 rule zero_shot:
     input:
         emb=rules.embed_images.output.emb,

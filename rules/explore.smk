@@ -26,6 +26,8 @@ rule make_thumbnails:
 
 rule make_explorer:
     input:
+        # the text search: phrase vectors and image embedding (text-tower encoders only)
+        unpack(explorer_search),
         manifest=rules.make_manifest.output.manifest,
         thumbnails=rules.make_thumbnails.output.thumbnails,
         maps=all_reductions,
@@ -37,6 +39,10 @@ rule make_explorer:
         consensus=rules.outlier_consensus.output.table if OUTLIERS else [],
         top=rules.outlier_consensus.output.top if OUTLIERS else [],
         issues=rules.find_issues.output.issues,
+        # cluster names (TSVs with cluster, name, medoid_id), keyed by a method column or
+        # the file name <method>_cards.tsv, e.g. {ANALYSIS}/cluster/{method}_cards.tsv;
+        # not wired yet
+        cards=[],
     output:
         explorer=directory(f"{ANALYSIS}/explorer"),
     log:

@@ -29,6 +29,9 @@ with job_logging(snakemake.log[0]):
         duplicates=io.read_table(inp.sets),
         issues=io.read_table(inp.issues),
         neighbors=pp.read_neighbors(inp.knn),
+        phrases=io.read_array(inp.phrases) if inp.get("phrases") else None,
+        image=io.read_array(inp.image) if inp.get("image") else None,
+        cluster_names=explore.read_cards(inp.get("cards", [])),
         title=f"{wc.dataset} · {wc.encoder} · {wc.features}",
         default_map=snakemake.params.map_name,
     )

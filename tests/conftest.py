@@ -91,7 +91,7 @@ def blobs():
     return X.astype(np.float32), y
 
 
-WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "config/schema.yaml", "src", "report", "envs", "profiles"]
+WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "config/schema.yaml", "config/phrases.txt", "src", "report", "envs", "profiles"]
 
 
 def copy_workflow(dest: Path) -> Path:

@@ -32,6 +32,7 @@ def _text_config():
                        {"name": "pixels", "analysis": "compare"}]
     cfg["features"] = ["image", "text", "image_text"]
     cfg["zero_shot"] = {"modality": {"CT": "a CT", "MRI": "an MRI"}}
+    cfg["phrases"] = "config/phrases.txt"  # found in the workflow's folder from any workdir
     return cfg
 
 
@@ -67,6 +68,10 @@ def test_plan_expands_scopes_methods_and_conditions():
     assert {(w["dataset"], w["encoder"]) for w in by_rule["zero_shot"]} == {("cxr", "biomedclip"), ("sl", "biomedclip")}
     assert {(w["dataset"], w["encoder"]) for w in by_rule["embed_texts"]} == {("sl", "biomedclip")}  # QA texts
     assert [w["dataset"] for w in by_rule["combine_features"]] == ["sl"]
+    # search phrases: text-tower encoders (analysed: the explorers read them), every dataset
+    assert {(w["dataset"], w["encoder"]) for w in by_rule["embed_phrases"]} == {("cxr", "biomedclip"), ("sl", "biomedclip")}
+    no_phrases = graph.Plan({**_text_config(), "phrases": None})
+    assert not [j for j in no_phrases.jobs(shard_keys=lambda ds: [], findings=has.get) if j.rule == "embed_phrases"]
     # compared encoders: the default map only; analysed ones: every map
     maps = {(w["encoder"], w["method"]) for w in by_rule["reduce"] if w["dataset"] == "cxr"}
     assert maps == {("efficientnet_lite0", "tsne"), ("pixels", "tsne"),
@@ -185,6 +190,15 @@ def test_benchmark_list_is_exactly_the_dag(wf, tmp_path):
     listed = {p for p in one["summarize_run"]["input"] if p.startswith("logs/benchmarks/")}
     assert listed == made
     assert {j["rule"] for j in jobs} >= {"cluster_findings", "zero_shot", "combine_features", "embed_shard"}
+    # the text search: phrases embedded by the text-tower encoder only, read by its explorers
+    # with the image embedding (whatever feature set the explorer maps)
+    phrases = sorted(j["output"][0] for j in jobs if j["rule"] == "embed_phrases")
+    assert phrases == ["results/cxr/biomedclip/phrases.npz", "results/sl/biomedclip/phrases.npz"]
+    explorers = [j for j in jobs if j["rule"] == "make_explorer"]
+    assert {j["output"][0].split("/")[3] for j in explorers} == {"image", "text", "image_text"}
+    for j in explorers:
+        ds = j["output"][0].split("/")[1]
+        assert {f"results/{ds}/biomedclip/phrases.npz", f"results/{ds}/biomedclip/image.npz"} <= set(j["input"])
     # rule all asks for the report and every output the report shows
     assert set(one["make_report"]["input"]) <= set(one["all"]["input"]) | set(one["summarize_run"]["output"])
 

@@ -28,6 +28,7 @@ from conftest import (
 from openclip_fixture import build_tiny_openclip
 
 from medembed import io
+from medembed.embed._phrases import read_phrases, search_texts
 
 pytestmark = pytest.mark.workflow
 
@@ -41,7 +42,7 @@ def test_default_config_dry_run_lists_download_embeddings_and_analysis():
     rules = {r for r, _, _ in scheduled_jobs(proc.stdout + proc.stderr)}
     assert {
         "download_dataset", "make_manifest", "embed_images", "embed_texts", "combine_features",
-        "zero_shot", "reduce", "cluster", "detect_outliers", "evaluate_clustering", "make_report",
+        "zero_shot", "embed_phrases", "reduce", "cluster", "detect_outliers", "evaluate_clustering", "make_report",
     } <= rules
 
 
@@ -73,6 +74,7 @@ def start_run(base: Path) -> BackgroundWorkflow:
         "features": ["image", "text", "image_text"],
         "texts": {"language": "all"},
         "zero_shot": {"modality": {"CT": "a CT scan", "MRI": "an MRI scan", "X-Ray": "a chest X-ray"}},
+        "phrases": "config/phrases.txt",  # the shipped list, found in the workflow's folder
         # One method per stage: this run is about the download, the hub encoder and its
         # three feature sets; every other method runs in the shared demo run.
         "reduce": {"pca": {}},
@@ -139,6 +141,27 @@ def test_zero_shot_scores_and_accuracy(run):
     row = acc[acc["column"] == "modality"].iloc[0]
     assert row["n"] == 15 and 0 <= row["accuracy"] <= 1
     assert "Zero-shot" in (work / "results/report.html").read_text()
+
+
+def test_search_phrases_reach_every_explorer(run):
+    """embed_phrases embeds the phrase file and the zero-shot prompts once; each feature
+    set's explorer ships every image's cosine (image embedding) to every phrase."""
+    work, *_ = run
+    base = work / "results/slake/biomedclip"
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    P = io.read_array(base / "phrases.npz")
+    texts = search_texts(read_phrases(ROOT / "config" / "phrases.txt"), cfg["zero_shot"])
+    assert P.ids.tolist() == texts and "an MRI scan" in texts
+    np.testing.assert_allclose(np.linalg.norm(P.X, axis=1), 1, atol=1e-5)
+    img = io.read_array(base / "image.npz")
+    C = img.X @ P.X.T
+    for feat in ("image", "text", "image_text"):
+        text = (base / feat / "explorer" / "data.js").read_text()
+        data = json.loads(text[text.index("{"): text.rindex("}") + 1])
+        se = data["search"]
+        assert se["phrases"] == texts
+        order = [img.ids.tolist().index(i) for i in data["ids"]]
+        np.testing.assert_allclose(se["hi"], C[order].max(0), atol=1e-5)
 
 
 @pytest.mark.parametrize(

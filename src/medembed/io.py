@@ -106,7 +106,7 @@ def write_table(path: str | os.PathLike, df: pd.DataFrame, params: Mapping | Non
 #: TSV columns holding identifiers, read back as text: type inference would turn an image id
 #: "000123" into 123, an image named "NA" into NaN and a shard key of decimal digits (1 in
 #: ~1,850 keys; seen on the hostile test corpus) into an integer that matches no shard
-TEXT_COLUMNS = frozenset({"id", "shard", "path", "split", "other_id", "detail", "evidence"})
+TEXT_COLUMNS = frozenset({"id", "shard", "path", "split", "other_id", "medoid_id", "detail", "evidence"})
 
 
 def _is_text_column(name: str) -> bool:

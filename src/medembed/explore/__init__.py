@@ -14,6 +14,7 @@ _LAZY = {
     "render_tile": "._thumbs",
     "build_explorer": "._build",
     "explorer_data": "._build",
+    "read_cards": "._search",
     "categorical_palette": "._palette",
     "score_ramp": "._palette",
     "atomic_dir": "._files",

@@ -22,6 +22,8 @@ from .. import io
 from ._files import atomic_dir
 from ._page import render_page
 from ._palette import NOISE, categorical_palette, score_ramp
+from ._search import cluster_names as _cluster_names
+from ._search import search_data
 from ._sheets import Thumbnails, read_thumbnails
 
 log = logging.getLogger(__name__)
@@ -271,6 +273,9 @@ def explorer_data(
     default_map: str | None = None,
     default_color: str | None = None,
     n_neighbors_shown: int = N_NEIGHBORS_SHOWN,
+    phrases: io.Array | None = None,
+    image: io.Array | None = None,
+    cluster_names: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict:
     """Everything the page shows, as one JSON-able dict (arrays base64, little-endian).
 
@@ -287,6 +292,14 @@ def explorer_data(
     ``findings``: the label columns that are multi-label findings (binary, see
     :func:`medembed.tl.finding_columns`): coloured absent / present in a menu group of their
     own, listed as one line (the present ones) in a point's card.
+
+    Text search (``phrases`` and ``image`` together): ``phrases`` holds unit text vectors,
+    ids = the phrases (:func:`medembed.embed.embed_phrases`), ``image`` the encoder's image
+    embedding (whatever feature set the maps are of); every image's cosine to every phrase
+    ships in the JSON's ``search`` (see :func:`medembed.explore._search.search_data`), and
+    the page's search box colours the map and ranks the images by the chosen phrase.
+    ``cluster_names``: clustering method -> its cluster cards (``cluster``, ``name``,
+    ``medoid_id``); the legend names the clusters and the map labels each medoid.
     """
     if not maps:
         raise ValueError("explorer: at least one 2-D map is needed")
@@ -307,14 +320,19 @@ def explorer_data(
             colorings.append(_category(col, "label", _by_id(man, ids, col, f"label {col}")))
     for col in findings:
         colorings.append(_finding(col, _by_id(man, ids, col, f"finding {col}")))
+    pos = pd.Series(np.arange(n), index=_index(ids))
+    names = dict(cluster_names or {})
     for name, table in clusterings.items():
         colorings.append(_category(name, "cluster", _by_id(table, ids, "cluster", f"clustering {name}"), noise=-1))
+        if name in names:
+            colorings[-1].update(_cluster_names(colorings[-1], names.pop(name), pos, name))
+    if names:
+        log.warning("explorer: cluster names of %s, which are not among the clusterings", sorted(names))
     if consensus is not None:
         colorings.append(_score("consensus", "outlier", _by_id(consensus, ids, "score", "the consensus")))
     for name, table in outliers.items():
         colorings.append(_score(name, "outlier", _by_id(table, ids, "score", f"outliers {name}")))
 
-    pos = pd.Series(np.arange(n), index=_index(ids))
     filters = []
     if top is not None:
         top_ids = _index(top["id"])
@@ -374,6 +392,13 @@ def explorer_data(
               "sheets": sheets, "tiles": _b64(tile_no.astype(np.int32)),
               "failed": np.flatnonzero(~loc["ok"].fillna(False).astype(bool).to_numpy()).tolist()}
 
+    search = None
+    if (phrases is None) != (image is None):
+        raise ValueError("explorer: the text search needs both the phrase and the image embedding")
+    if phrases is not None and len(phrases.ids):
+        search = search_data(phrases, image, ids)
+        search.update(q=_b64(search["q"]), top=_b64(search["top"]))
+
     names = [c["name"] for c in colorings]
     if default_color not in names:
         default_color = next((c["name"] for c in colorings if c["group"] == "label"),
@@ -385,6 +410,7 @@ def explorer_data(
         "maps": [_map(m, a, ids) for m, a in maps.items()], "default_map": default_map,
         "colorings": colorings, "default_color": default_color, "filters": filters,
         "issues": iss, "neighbors": nb, "thumbs": th, "ramp": score_ramp(), "noise": NOISE,
+        "search": search,
     }
 
 

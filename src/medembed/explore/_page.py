@@ -35,6 +35,8 @@ BODY = """
   <label>Map <select id="map"></select></label>
   <label>Colour <select id="color"></select></label>
   <label>Show <select id="filter"></select></label>
+  <label id="search-box" hidden title="colour and rank the images by their similarity to a phrase (the encoder's text tower; phrases embedded in advance)">Search <input id="search" type="search" list="phrases" placeholder="a phrase, e.g. pleural effusion" autocomplete="off" spellcheck="false"><datalist id="phrases"></datalist></label>
+  <label id="names-box" hidden title="cluster names at each cluster's medoid (the colouring clustering)"><input type="checkbox" id="names" checked> names</label>
   <span class="modes"><button data-mode="pan" class="on" title="drag to pan, wheel to zoom (P)">Pan</button><button data-mode="box" title="drag a box to select (B)">Box</button><button data-mode="lasso" title="draw around points to select (L)">Lasso</button></span>
   <button id="reset" title="fit the whole map">Reset view</button>
   <span id="status">loading…</span>
@@ -42,6 +44,7 @@ BODY = """
 <main>
   <div id="plot" class="pan"><canvas id="gl"></canvas><canvas id="overlay"></canvas><div id="hover" class="card"></div></div>
   <aside>
+    <div id="search-panel" hidden><h2>Search</h2><div id="search-title"></div><div id="search-results"></div></div>
     <h2>Colour</h2><div id="legend"></div>
     <h2>Pinned</h2><div id="pinned"></div>
     <h2>Selection</h2>

@@ -85,6 +85,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("embed_images", "encoder"),
     Stage("embed_texts", "encoder", when="texts"),
     Stage("combine_features", "encoder", when="image_text"),
+    Stage("embed_phrases", "encoder", when="phrases"),
     Stage("zero_shot", "encoder", when="zero_shot", outputs={
         "accuracy": Show("zero_shot", "zero_shot", "Zero-shot", "zero_shot", "zero-shot accuracy")}),
     # every encoder: the shared graph, the default map and the probes it is compared by
@@ -235,6 +236,8 @@ class Plan:
             return "finch" in self._methods["cluster"]
         if when == "zero_shot":
             return zero_shot and self.has_text_tower(encoder)
+        if when == "phrases":  # the explorer's text search (explorers: analysed encoders only)
+            return bool(cfg.get("phrases")) and self.has_text_tower(encoder) and encoder in self.analysed
         feats = self.features_of[(dataset, encoder)]
         if when == "texts":
             return bool(set(feats) - {"image"}) or (zero_shot and self.has_texts(dataset, encoder))

@@ -42,10 +42,16 @@ var rampRGB = D.ramp.map(rgb), NOISE = rgb(D.noise);
 // issues: rows [point, type code, detail, score, rank, evidence, other point or -1], by point
 var ISS = D.issues, issuesOf = {};
 if (ISS) ISS.rows.forEach(function (r) { (issuesOf[r[0]] = issuesOf[r[0]] || []).push(r); });
+// text search: per phrase uint8 cosine codes of every point (phrase-major) and its closest points
+var SE = D.search, phraseIndex = {};
+if (SE) {
+  SE.codes = b64(SE.q, Uint8Array); SE.order = b64(SE.top, Int32Array);
+  SE.phrases.forEach(function (p, j) { phraseIndex[p.toLowerCase()] = j; });
+}
 
 // ---- state ---------------------------------------------------------------------------
 var S = {map: D.default_map, color: D.default_color, filter: "all", mode: "pan",
-         hover: -1, pinned: -1, sel: null, selCount: 0, inFilter: null};
+         hover: -1, pinned: -1, sel: null, selCount: 0, inFilter: null, search: -1, names: true};
 var view = {cx: 0, cy: 0, z: 1, W: 1, H: 1, dpr: window.devicePixelRatio || 1, z0: 1};
 var baseSize = Math.max(2.5, Math.min(8, 60 / Math.pow(Math.max(n, 1), 0.3)));
 var baseAlpha = n > 50000 ? 0.55 : n > 5000 ? 0.7 : 0.85;
@@ -221,6 +227,7 @@ function drawOverlay() {
     });
     ring(S.pinned, "#000", rad + 2, 3); ring(S.pinned, "#fff", rad + 2, 1);
   }
+  drawNames(p);
   if (S.hover >= 0) ring(S.hover, "#000", rad, 2);
   if (drag && drag.path && drag.path.length > 1) {
     octx.beginPath(); octx.moveTo(drag.path[0][0], drag.path[0][1]);
@@ -228,6 +235,88 @@ function drawOverlay() {
     else { drag.path.forEach(function (q) { octx.lineTo(q[0], q[1]); }); octx.closePath(); }
     octx.fillStyle = "rgba(43,108,176,.12)"; octx.fill(); octx.strokeStyle = "#2b6cb0"; octx.lineWidth = 1.5; octx.setLineDash([5, 3]); octx.stroke(); octx.setLineDash([]);
   }
+}
+
+function drawNames(p) {  // the colouring clustering's names, at each cluster's medoid
+  var c = S.color ? colorings[S.color] : null, shown = [];
+  explorer.drawnNames = shown;
+  if (!S.names || !c || !c.medoids || !c.medoids.length) return;
+  octx.font = "600 12px system-ui, sans-serif"; octx.textBaseline = "bottom"; octx.lineJoin = "round";
+  c.medoids.forEach(function (m) {
+    var i = m[0], text = c.names[m[1]], q = toScreen(p[2 * i], p[2 * i + 1]);
+    if (S.inFilter && !S.inFilter[i]) return;
+    if (text.length > 32) text = text.slice(0, 31) + "…";
+    ring(i, "#000", 3, 1.5);
+    var w = octx.measureText(text).width, x = Math.min(Math.max(2, q[0] - w / 2), view.W - w - 2), y = q[1] - 5;
+    octx.lineWidth = 3.5; octx.strokeStyle = "rgba(255,255,255,.92)"; octx.strokeText(text, x, y);
+    octx.fillStyle = c.colors[m[1]] === D.noise ? "#444" : "#111"; octx.fillText(text, x, y);
+    shown.push({point: i, text: c.names[m[1]], x: q[0], y: q[1]});
+  });
+}
+
+// ---- text search: colour and rank by the cosine to a phrase ---------------------------
+function cosine(j, i) { return SE.lo[j] + SE.codes[j * n + i] / 255 * (SE.hi[j] - SE.lo[j]); }
+function searchColoring(j) {  // a score colouring: the cosine, its colour linear from lowest to highest
+  var val = new Float32Array(n), pc = new Uint8Array(n), q = SE.codes.subarray(j * n, (j + 1) * n);
+  for (var i = 0; i < n; i++) { val[i] = cosine(j, i); pc[i] = 1 + Math.round(q[i] * 254 / 255); }
+  return {name: "search: " + SE.phrases[j], group: "search", kind: "score", val: val, pc: pc,
+          min: SE.lo[j], max: SE.hi[j], phrase: j};
+}
+function ranked(j, count) {  // points in the filter by cosine to phrase j, closest first
+  var top = SE.order.subarray(j * SE.k_top, (j + 1) * SE.k_top), out = [], seen = new Uint8Array(n), k, i;
+  for (k = 0; k < top.length && out.length < count; k++) { i = top[k]; seen[i] = 1; if (!S.inFilter || S.inFilter[i]) out.push(i); }
+  if (out.length < count && top.length < n) {  // past the exact top: by the uint8 codes
+    var q = SE.codes.subarray(j * n, (j + 1) * n), rest = [];
+    for (i = 0; i < n; i++) if (!seen[i] && (!S.inFilter || S.inFilter[i])) rest.push(i);
+    rest.sort(function (a, b) { return q[b] - q[a] || a - b; });
+    out = out.concat(rest.slice(0, count - out.length));
+  }
+  return out;
+}
+var N_RESULTS = 24;
+function showResults() {
+  var box = $("search-results"), j = S.search; box.innerHTML = "";
+  $("search-panel").hidden = j < 0;
+  if (j < 0) return;
+  $("search-title").textContent = "Closest to “" + SE.phrases[j] + "” (cosine, image vs text tower)";
+  var grid = el("div", "nbgrid");
+  ranked(j, N_RESULTS).forEach(function (i, k) {
+    var cell = el("div", "nb" + (k === 0 ? " first" : ""));
+    cell.appendChild(thumb(i, 72)); cell.appendChild(el("div", null, "#" + (k + 1) + " · " + cosine(j, i).toFixed(3)));
+    cell.title = ids[i]; cell.dataset.index = i;
+    cell.onclick = function () { pin(i); };
+    grid.appendChild(cell);
+  });
+  box.appendChild(grid);
+  if (S.inFilter) box.appendChild(el("div", "small", "within the points shown (" + S.filter + ")"));
+}
+function findPhrase(text) {  // exact phrase (any case), else the first phrase containing the text
+  var t = text.trim().toLowerCase();
+  if (!t) return -1;
+  if (phraseIndex[t] != null) return phraseIndex[t];
+  for (var j = 0; j < SE.phrases.length; j++) if (SE.phrases[j].toLowerCase().indexOf(t) >= 0) return j;
+  return -1;
+}
+function setSearch(text) {  // colour by and rank the images for a phrase; "" clears; returns the phrase index
+  if (!SE) return -1;
+  var j = text == null || text === "" ? -1 : findPhrase(String(text)), old = S.search >= 0 ? "search: " + SE.phrases[S.search] : null;
+  if (j < 0 && text) return -1;  // no such phrase: nothing changes
+  if (old && colorings[old]) delete colorings[old];
+  S.search = j;
+  if (j < 0) {
+    searchOpt.hidden = true; searchGroup.hidden = true; $("search").value = "";
+    if (S.color === old) setColor(S.colorBefore || D.default_color);
+    showResults();
+    return -1;
+  }
+  var c = searchColoring(j);
+  colorings[c.name] = c;
+  searchOpt.value = c.name; searchOpt.textContent = "“" + SE.phrases[j] + "”"; searchOpt.hidden = false; searchGroup.hidden = false;
+  $("search").value = SE.phrases[j];
+  if (!old || S.color !== old) S.colorBefore = S.color;
+  setColor(c.name);
+  showResults();
+  return j;
 }
 
 // ---- thumbnails from sprite sheets ---------------------------------------------------
@@ -253,7 +342,7 @@ function fields(i, groups) {
   D.colorings.forEach(function (c) {
     if (groups.indexOf(c.group) < 0) return;
     decoded(c);
-    var v = c.kind === "category" ? c.cats[c.code[i]] : fmt(c.val[i]) + (c.pc[i] ? "  (p" + Math.round((c.pc[i] - 1) / 2.54) + ")" : "");
+    var v = c.kind === "category" ? catName(c, c.code[i]) : fmt(c.val[i]) + (c.pc[i] ? "  (p" + Math.round((c.pc[i] - 1) / 2.54) + ")" : "");
     var tr = el("tr"); tr.appendChild(el("td", null, (c.group === "cluster" ? "cluster " : c.group === "outlier" ? "score " : "") + c.name)); tr.appendChild(el("td", null, v));
     t.appendChild(tr);
   });
@@ -267,6 +356,7 @@ function fields(i, groups) {
   }
   return t;
 }
+function catName(c, k) { return c.names && c.names[k] ? c.cats[k] + " · " + c.names[k] : c.cats[k]; }
 function issueTypes(i) {  // the distinct issue types of point i, in the page's order
   var seen = {}, out = [];
   (issuesOf[i] || []).forEach(function (r) { if (!seen[r[1]]) { seen[r[1]] = 1; out.push(ISS.names[r[1]]); } });
@@ -303,6 +393,7 @@ function showHover(i, sx, sy) {
   var row = el("div", "row"); row.appendChild(thumb(i, 96));
   var right = el("div"); right.appendChild(el("div", "id", ids[i])); right.appendChild(fields(i, ["label", "cluster", "duplicates"]));
   row.appendChild(right); card.appendChild(row); card.appendChild(fields(i, ["outlier"]));
+  if (S.search >= 0) card.appendChild(el("div", "small", "cosine to “" + SE.phrases[S.search] + "”: " + fmt(cosine(S.search, i))));
   var its = issueTypes(i);
   if (its.length) card.appendChild(el("div", "issue-count", issuesOf[i].length + (issuesOf[i].length === 1 ? " issue: " : " issues: ") + its.join(", ")));
   card.style.display = "block"; placeCard(sx, sy); draw();
@@ -346,6 +437,7 @@ function pin(i) {
 // ---- legend, filters, selection -------------------------------------------------------
 function legend() {
   var box = $("legend"); box.innerHTML = "";
+  $("names-box").hidden = !(S.color && colorings[S.color].medoids && colorings[S.color].medoids.length);
   if (!S.color) return;
   var c = decoded(colorings[S.color]);
   if (c.kind === "category") {
@@ -353,7 +445,7 @@ function legend() {
     var shown = idx.slice(0, 40);
     shown.forEach(function (k) {
       var r = el("div", "legend-row"), sw = el("span", "sw"); sw.style.background = c.colors[k];
-      r.appendChild(sw); r.appendChild(el("span", null, c.cats[k])); r.appendChild(el("span", "small", "(" + c.counts[k] + ")"));
+      r.appendChild(sw); r.appendChild(el("span", c.names && c.names[k] ? "cname" : null, catName(c, k))); r.appendChild(el("span", "small", "(" + c.counts[k] + ")"));
       box.appendChild(r);
     });
     if (idx.length > shown.length) box.appendChild(el("div", "small", "… and " + (idx.length - shown.length) + " more groups"));
@@ -362,9 +454,11 @@ function legend() {
     var bar = el("div", "ramp"); bar.style.background = "linear-gradient(to right," + D.ramp.filter(function (_, k) { return k % 32 === 0 || k === D.ramp.length - 1; }).join(",") + ")";
     box.appendChild(bar);
     var lab = el("div", "small"); lab.style.display = "flex"; lab.style.justifyContent = "space-between";
-    lab.appendChild(el("span", null, "low " + fmt(c.min))); lab.appendChild(el("span", null, "percentile")); lab.appendChild(el("span", null, fmt(c.max) + " high"));
+    lab.appendChild(el("span", null, "low " + fmt(c.min))); lab.appendChild(el("span", null, c.group === "search" ? "cosine" : "percentile")); lab.appendChild(el("span", null, fmt(c.max) + " high"));
     box.appendChild(lab);
-    box.appendChild(el("div", "small", c.group === "issues"
+    box.appendChild(el("div", "small", c.group === "search"
+      ? "Colour = cosine similarity of the image to “" + SE.phrases[c.phrase] + "” (text tower), lowest to highest; closest drawn on top."
+      : c.group === "issues"
       ? "Colour = rank of the issue score (higher = more suspect); grey: no such issue; most suspect drawn on top."
       : "Colour = rank of the score (higher = more outlying); most outlying drawn on top."));
   }
@@ -374,6 +468,7 @@ function setFilter(key) {
   var f = D.filters.filter(function (x) { return x.key === key; })[0];
   if (!f) { S.inFilter = null; }
   else { S.inFilter = new Uint8Array(n); f.idx.forEach(function (i) { S.inFilter[i] = 1; }); }
+  if (S.search >= 0) showResults();
   if (S.sel && S.inFilter) { for (var i = 0; i < n; i++) if (!S.inFilter[i]) S.sel[i] = 0; setSelection(S.sel); return; }
   rebuild(); status();
 }
@@ -503,6 +598,22 @@ Object.keys(groups).forEach(function (g) {
   var og = el("optgroup"); og.label = groups[g]; colSel.appendChild(og);
   cs.forEach(function (c) { option(og, c.name, c.name); });
 });
+var searchGroup = el("optgroup"), searchOpt = el("option");
+searchGroup.label = "text search"; searchGroup.hidden = true; searchOpt.hidden = true;
+searchGroup.appendChild(searchOpt); colSel.appendChild(searchGroup);
+if (SE) {
+  var dl = $("phrases");
+  SE.phrases.forEach(function (p) { var o = el("option"); o.value = p; dl.appendChild(o); });
+  $("search-box").hidden = false;
+  var box = $("search");
+  box.addEventListener("input", function () { if (phraseIndex[box.value.trim().toLowerCase()] != null) setSearch(box.value); else if (!box.value) setSearch(""); });
+  box.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter") { if (setSearch(box.value) < 0 && box.value) box.setCustomValidity("no such phrase"); box.reportValidity(); }
+    else box.setCustomValidity("");
+    if (ev.key === "Escape") { setSearch(""); box.blur(); }
+  });
+}
+$("names").onchange = function () { S.names = $("names").checked; draw(); };
 option(filSel, "all", "all points");
 D.filters.forEach(function (f) { option(filSel, f.key, f.name); if (f.disabled) filSel.lastChild.disabled = true; });
 mapSel.value = S.map; if (S.color) colSel.value = S.color;
@@ -520,6 +631,7 @@ var explorer = window.explorer = {
   n: n, renderedPoints: 0, ready: false, renderer: R.kind, state: S, view: view,
   screenOf: function (i) { var p = maps[S.map].pos, q = toScreen(p[2 * i], p[2 * i + 1]), r = plot.getBoundingClientRect(); return {x: q[0] + r.left, y: q[1] + r.top}; },
   pin: pin, setMap: setMap, setColor: setColor, setFilter: setFilter, setMode: setMode,
+  search: setSearch, ranked: function (count) { return S.search >= 0 ? ranked(S.search, count || N_RESULTS) : []; }, drawnNames: [],
   select: function (idx) { var s = new Uint8Array(n); idx.forEach(function (i) { s[i] = 1; }); setSelection(s); },
   selectionCSV: selectionCSV, indexOf: function (id) { return ids.indexOf(id); }
 };
