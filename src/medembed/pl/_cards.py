@@ -31,7 +31,8 @@ def _fmt(v, pattern: str, missing: str = "n/a") -> str:
 
 def card_text(card: dict) -> tuple[str, str]:
     """The title (name) and the body lines of one card."""
-    body = [f"cluster {card['cluster']} · {int(card['size'])} images ({100 * float(card['share']):.0f} %)"
+    who = "noise" if card["cluster"] == -1 else f"cluster {card['cluster']}"
+    body = [f"{who} · {int(card['size'])} images ({100 * float(card['share']):.0f} %)"
             f" · stability ARI {_fmt(card.get('stability'), '{:.2f}')}",
             f"name from: {card['name_source']}"]
     for key, head in (("enriched", "over-represented"), ("metadata", "metadata"), ("phrases", "closest phrases")):

@@ -55,7 +55,7 @@ def label_clusters(ax, Y, labels, names: Mapping[int, str], *, max_labels: int =
     """Write ``names`` ({cluster: name}) at the clusters' median positions (see
     :func:`~medembed.pl._cards.name_positions`) as "k: name" without the name's trailing
     "(...)" (its share or margin), with a white halo; a label that would cover one already
-    written moves down until it does not."""
+    written moves down or up to the nearest free place inside the map."""
     import re
 
     from matplotlib import patheffects
@@ -69,8 +69,10 @@ def label_clusters(ax, Y, labels, names: Mapping[int, str], *, max_labels: int =
     for x, y, cluster, name in name_positions(Y, labels, names, max_labels=max_labels):
         text = str(cluster) if name == f"cluster {cluster}" else f"{cluster}: " + re.sub(r"\s*\([^()]*\)$", "", name)
         fx, fy = (x - x0) / w, (y - y0) / h
-        while any(abs(fx - px) < 0.22 and abs(fy - py) < 0.045 for px, py in placed):
-            fy -= 0.05
+        # the nearest free place: 0, 1, 2, ... label heights below or above, inside the map
+        shifts = (0.05 * k * sign for k in range(40) for sign in (-1, 1))
+        fy = next((fy + d for d in shifts if 0.0 <= fy + d <= 1.0
+                   and not any(abs(fx - px) < 0.22 and abs(fy + d - py) < 0.045 for px, py in placed)), fy)
         placed.append((fx, fy))
         ax.text(x0 + fx * w, y0 + fy * h, text, fontsize=fontsize, ha="center", va="center", fontweight="bold",
                 path_effects=halo, zorder=5)
