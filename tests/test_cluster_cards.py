@@ -309,3 +309,16 @@ def test_workflow_schedules_one_card_job_per_listed_clustering(tmp_path):
     assert {f"{base}/figures/cards/kmeans.png", f"{base}/figures/cards/hdbscan.png",
             f"{base}/cards/kmeans/cluster_cards.tsv"} <= set(one["make_report"]["input"])
     assert f"{base}/cards/hdbscan/cluster_enrichment.tsv" in one["all"]["input"]
+
+
+def test_report_table_of_the_cards():
+    from medembed import report
+
+    X, y, man = _planted()
+    y = y.copy()
+    y[0] = -1
+    cards = tl.cluster_cards(y, X, man, label_columns=["modality", "location"])[0]
+    out = report.cards_table(cards, method="kmeans")
+    assert "<b>kmeans</b>: 4 cards." in out and "CT · Abdomen" in out and "<td>noise</td>" in out
+    assert "modality=CT ×" in out and "labels" in out
+    assert "no clusters" in report.cards_table(cards.iloc[:0])
