@@ -45,6 +45,8 @@ OUTLIERS = PLAN.methods("outliers")
 CONSENSUS = medembed_config.consensus_detectors(config)
 TREES = PLAN.methods("trees")
 STABLE = PLAN.methods("stable")
+# Clusterings with cluster cards: plot.color_by, then plot.cards (rules/cards.smk).
+CARDS = PLAN.methods("cards")
 ISSUE_TYPES = graph.ISSUE_TYPES
 
 
@@ -464,6 +466,25 @@ def probe_tables(wildcards):
 def probe_outcomes(wildcards):
     """Every encoder's per-image probe outcomes, in the order of :func:`probe_tables`."""
     return probe_outputs(wildcards, "outcomes")
+
+
+# ---- cluster cards (rules/cards.smk) ---------------------------------------------------
+
+
+def card_inputs(wildcards):
+    """cluster_cards' optional inputs: the clustering's stability (when it is measured)
+    and the phrase vectors of the encoder's zero-shot names (``phrases``, none yet: the
+    rule that embeds the phrase list, results/{dataset}/{encoder}/phrases.npz, is wired
+    here when it exists)."""
+    inputs = {}
+    if wildcards.method in STABLE:
+        inputs["stability"] = rules.cluster_stability.output.metrics.format(**wildcards)
+    return inputs
+
+
+def card_tables(wildcards):
+    """Every cards table of a section (the map writes their names)."""
+    return analysis_expand(rules.cluster_cards.output.table, wildcards, method=CARDS)
 
 
 # ---- multi-label findings (rules/findings.smk) ----------------------------------------

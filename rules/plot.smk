@@ -6,6 +6,8 @@ rule plot_cluster_maps:
     input:
         map=map_file,
         results=all_clusterings,
+        # the cluster names (rules/cards.smk is included after the plots)
+        cards=card_tables,
     output:
         png=report(
             f"{ANALYSIS}/figures/clusters.png",

@@ -1,6 +1,7 @@
 """Rules plot_cluster_maps and plot_outliers: every clustering, or every outlier detector's
 flagged images, drawn on one 2-D map (``params.kind``: ``clusters`` or ``outliers``)."""
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medembed import io, pl, tl
@@ -20,4 +21,7 @@ with job_logging(snakemake.log[0]):
         message = tl.not_applicable(emb) or "No result is applicable to so few images (see metrics.tsv)."
         pl.save(pl.empty_figure(message, title=title), snakemake.output.png)
     else:
-        draw(emb, results, map_name=snakemake.params.map_name, path=snakemake.output.png)
+        # the cluster cards' names of the clusterings that have cards (cards/<method>/cluster_cards.tsv)
+        names = {Path(p).parent.name: tl.card_names(io.read_table(p)) for p in snakemake.input.get("cards", [])}
+        draw(emb, results, map_name=snakemake.params.map_name, path=snakemake.output.png,
+             **({"names": names} if names else {}))

@@ -94,7 +94,8 @@ def test_layout_places_each_shown_output_once():
     sec = cxr["sections"][0]
     assert set(sec["figures"]) == {"clusters", "reductions", "outliers", "outlier_gallery", "duplicates",
                                    "metrics", "finch"}
-    assert set(sec["tables"]) == {"metrics", "outliers", "duplicates", "findings", "issues", "issues_summary"}
+    assert set(sec["tables"]) == {"metrics", "outliers", "duplicates", "findings", "issues", "issues_summary",
+                                  "cards"}
     assert set(sec["issues"]) == set(graph.ISSUE_TYPES)
     assert set(sec["per_method"]["samples"]) == set(DEMO_CONFIG["cluster"])
     assert set(sec["per_method"]["trees"]) == {"hyphc", "hyphc_learned"}
@@ -102,6 +103,9 @@ def test_layout_places_each_shown_output_once():
     assert sec["tables"]["findings"].endswith("method=kmeans")
     assert set(sec["per_method"]["findings"]) == set(DEMO_CONFIG["cluster"])
     assert "findings" not in sl["sections"][0]["per_method"]
+    # cluster cards: the colouring clustering's by default, its table in the section
+    assert set(sec["per_method"]["cards"]) == {"kmeans"}
+    assert sec["tables"]["cards"].startswith("cluster_cards/table/") and sec["tables"]["cards"].endswith("method=kmeans")
     # every path once; the static layout leaves the manifest-dependent outputs out
     paths = graph.layout_paths(layout)
     assert len(paths) == len(set(paths))

@@ -471,6 +471,11 @@ def write_report(
                                 ("clusters", "Clusters on the map")):
                 if kind in fig:
                     out.append(figure(kind, fig[kind], title, **wc))
+            if per.get("cards"):  # every clustering with cards is shown: the config lists them
+                out.append(_per_method("cards", "Clusters, named", per["cards"], list(per["cards"]), base, _checked,
+                                       cap, wc, embed))
+            if "cards" in tab:
+                out.append(cards_table(io.read_table(_checked(tab["cards"])), method=plot.get("color_by", "")))
             for kind, title in (("contingency", "Clusters x labels"), ("samples", "Sample images per cluster"),
                                 ("findings", "Findings per cluster (multi-label)")):
                 if per.get(kind):
@@ -526,6 +531,26 @@ def look_first(section: Mapping, dataset: str, *, base: Path, checked, cap, figu
         if present is None or kind in present:
             out.append(figure(checked(p), kind.replace("_", " ")))
     return "".join(out)
+
+
+def cards_table(cards: pd.DataFrame, *, method: str = "", max_rows: int = 30) -> str:
+    """The cluster cards of one clustering (a ``tl.cluster_cards`` table) as one table:
+    name and its source, size, share, stability, over-represented values, metadata, medoid."""
+    head = f"<p><b>{html.escape(method)}</b>: " if method else "<p>"
+    if cards.empty:
+        return head + "no clusters.</p>"
+    shown = cards.head(max_rows)
+    df = pd.DataFrame({
+        "cluster": ["noise" if c == -1 else str(c) for c in shown["cluster"]],
+        "name": shown["name"].astype(str).to_numpy(), "from": shown["name_source"].astype(str).to_numpy(),
+        "n_images": shown["size"].to_numpy(), "share": [f"{100 * v:.0f} %" for v in shown["share"]],
+        "stability": shown["stability"].to_numpy(dtype=float),
+        "over-represented": shown["enriched"].fillna("").astype(str).to_numpy(),
+        "metadata": shown["metadata"].fillna("").astype(str).to_numpy(),
+        "medoid": shown["medoid_id"].astype(str).to_numpy(),
+    })
+    more = f" (the {max_rows} largest shown)" if len(cards) > max_rows else ""
+    return head + f"{len(cards)} cards{more}.</p>" + table_html(df, index=False)
 
 
 def findings_table(table: pd.DataFrame, *, method: str = "", q_max: float = 0.05, max_rows: int = 30) -> str:

@@ -11,6 +11,8 @@ _LAZY = {
     "dendrogram_top": "._hyphc",
     "poincare_disk": "._hyphc",
     "clusters_on_map": "._maps",
+    "label_clusters": "._maps",
+    "cluster_cards": "._cards",
     "outliers_on_map": "._maps",
     "reductions": "._maps",
     "cluster_samples": "._samples",

@@ -56,6 +56,9 @@ def check_consistency(config: Mapping) -> None:
         raise ConfigError(
             f"config plot.color_by={plot['color_by']!r} must be one of cluster: {list(config['cluster'])}"
         )
+    for name in plot.get("cards") or []:
+        if name not in config["cluster"]:
+            raise ConfigError(f"config plot.cards: {name!r} must be one of cluster: {list(config['cluster'])}")
     outliers = config.get("outliers") or {}
     for name, src in registry.OUTLIERS_FROM_CLUSTER.items():
         if name in outliers and src not in config["cluster"]:

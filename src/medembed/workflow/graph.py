@@ -113,6 +113,10 @@ STAGES: tuple[Stage, ...] = (
     Stage("cluster_findings", "section", methods="cluster", when="findings", outputs={
         "png": _section("Clusters", "findings", "findings {method}", place="per_method"),
         "table": Show("tables", "findings", method="color_by")}),
+    Stage("cluster_cards", "section", methods="cards", outputs={
+        "png": _section("Clusters", "cards", "cards {method}", place="per_method"),
+        "table": Show("tables", "cards", method="color_by"),
+        "enrichment": None}),
     # figures and tables of the report
     Stage("plot_cluster_maps", "section", outputs={
         "png": _section("Clusters", "clusters", "clusterings on the map")}),
@@ -195,6 +199,7 @@ class Plan:
             for ds in self.datasets for enc in self.encoders
         }
         cluster = list(config["cluster"])
+        plot = config.get("plot") or {}
         stable = config["stability"]["methods"]
         self._methods = {
             "reduce": list(config["reduce"]),
@@ -202,6 +207,8 @@ class Plan:
             "outliers": list(config.get("outliers") or {}),
             "trees": [m for m in cluster if m in registry.HIERARCHICAL],
             "stable": cluster if stable == "all" else [m for m in stable if m in cluster],
+            # the colouring clustering, then those plot.cards lists
+            "cards": [m for m in dict.fromkeys([plot.get("color_by"), *(plot.get("cards") or [])]) if m in cluster],
         }
 
     # ---- facts the rules read ------------------------------------------------------
@@ -215,7 +222,8 @@ class Plan:
 
     def methods(self, name: str, encoder: str | None = None) -> list[str]:
         """A method list: ``reduce``, ``cluster``, ``outliers``, ``trees`` (hierarchical
-        clusterers), ``stable`` (stability runs); ``maps``: every map of an analysed
+        clusterers), ``stable`` (stability runs), ``cards`` (clusterings with cluster cards:
+        ``plot.color_by``, then ``plot.cards``); ``maps``: every map of an analysed
         encoder, the default map of a compared one."""
         if name == "maps":
             return self._methods["reduce"] if encoder in self.analysed else [self.config["plot"]["map"]]
