@@ -164,7 +164,7 @@ def has_phrases(wildcards):
 
 
 def explorer_search(wildcards):
-    """make_explorer's search inputs: the phrase vectors and the image embedding they are
+    """make_explorer's (and cluster_cards') search inputs: the phrase vectors and the image embedding they are
     compared with (the image one, whatever feature set is explored); none without phrases.
     """
     if not has_phrases(wildcards):
@@ -472,11 +472,10 @@ def probe_outcomes(wildcards):
 
 
 def card_inputs(wildcards):
-    """cluster_cards' optional inputs: the clustering's stability (when it is measured)
-    and the phrase vectors of the encoder's zero-shot names (``phrases``, none yet: the
-    rule that embeds the phrase list, results/{dataset}/{encoder}/phrases.npz, is wired
-    here when it exists)."""
-    inputs = {}
+    """cluster_cards' optional inputs: the clustering's stability (when it is measured),
+    and the phrase vectors plus the image embedding of the zero-shot names (when the
+    encoder's phrases are embedded, see explorer_search)."""
+    inputs = dict(explorer_search(wildcards))
     if wildcards.method in STABLE:
         inputs["stability"] = rules.cluster_stability.output.metrics.format(**wildcards)
     return inputs

@@ -39,10 +39,8 @@ rule make_explorer:
         consensus=rules.outlier_consensus.output.table if OUTLIERS else [],
         top=rules.outlier_consensus.output.top if OUTLIERS else [],
         issues=rules.find_issues.output.issues,
-        # cluster names (TSVs with cluster, name, medoid_id), keyed by a method column or
-        # the file name <method>_cards.tsv, e.g. {ANALYSIS}/cluster/{method}_cards.tsv;
-        # not wired yet
-        cards=[],
+        # the cluster cards' names and medoids (legend text, labels on the map)
+        cards=card_tables,
     output:
         explorer=directory(f"{ANALYSIS}/explorer"),
     log:

@@ -15,9 +15,11 @@ with job_logging(snakemake.log[0]) as log:
     manifest = io.read_table(snakemake.input.manifest).set_index("id").loc[feats.ids].reset_index()
     labels, findings = tl.single_label_columns(params), tl.finding_columns(params)
     # optional inputs: the stability of the clustering, the phrase vectors (ids = the phrases)
+    # and the image embedding they are compared with (the text tower's space)
     stability = snakemake.input.get("stability")
     phrases = snakemake.input.get("phrases")
     P = io.read_array(phrases) if phrases else None
+    image = io.read_array(snakemake.input.image, mmap=True) if phrases else None
     cards, enrichment = tl.cluster_cards(
         tl.cluster_labels(io.read_table(snakemake.input.labels), feats.ids),
         feats.X,
@@ -29,6 +31,7 @@ with job_logging(snakemake.log[0]) as log:
         stability=tl.clustering_stability(io.read_table(stability) if stability else None),
         phrases=None if P is None else [str(i) for i in P.ids],
         P=None if P is None else P.X,
+        image=None if image is None else image.rows(feats.ids),
         min_share=snakemake.params.min_share,
     )
     log.info("%d cards: %s", len(cards), cards["name_source"].value_counts().to_dict())

@@ -1,10 +1,9 @@
 """Rules plot_cluster_maps and plot_outliers: every clustering, or every outlier detector's
 flagged images, drawn on one 2-D map (``params.kind``: ``clusters`` or ``outliers``)."""
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from medembed import io, pl, tl
+from medembed import explore, io, pl, tl
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
@@ -22,6 +21,6 @@ with job_logging(snakemake.log[0]):
         pl.save(pl.empty_figure(message, title=title), snakemake.output.png)
     else:
         # the cluster cards' names of the clusterings that have cards (cards/<method>/cluster_cards.tsv)
-        names = {Path(p).parent.name: tl.card_names(io.read_table(p)) for p in snakemake.input.get("cards", [])}
+        names = {m: tl.card_names(t) for m, t in explore.read_cards(snakemake.input.get("cards", [])).items()}
         draw(emb, results, map_name=snakemake.params.map_name, path=snakemake.output.png,
              **({"names": names} if names else {}))

@@ -185,10 +185,11 @@ def test_explorer_data_names_clusters_and_their_medoids():
                       cluster_names={"km": _cards().drop(columns="medoid_id")})
 
 
-def test_read_cards_by_method_column_or_file_name(tmp_path):
-    io.write_table(tmp_path / "kmeans_cards.tsv", _cards().assign(medoid_id=["000123", "7", "NA", "x"]))
+def test_read_cards_by_method_column_or_folder(tmp_path):
+    (tmp_path / "kmeans").mkdir()
+    io.write_table(tmp_path / "kmeans" / "cluster_cards.tsv", _cards().assign(medoid_id=["000123", "7", "NA", "x"]))
     io.write_table(tmp_path / "all.tsv", pd.concat([_cards("hdbscan"), _cards("gmm").iloc[:2]]))
-    cards = read_cards([tmp_path / "kmeans_cards.tsv", tmp_path / "all.tsv"])
+    cards = read_cards([tmp_path / "kmeans" / "cluster_cards.tsv", tmp_path / "all.tsv"])
     assert sorted(cards) == ["gmm", "hdbscan", "kmeans"]
     assert cards["kmeans"]["medoid_id"].tolist() == ["000123", "7", "NA", "x"]  # ids stay text
     assert list(cards["hdbscan"].columns) == ["cluster", "name", "medoid_id"] and len(cards["gmm"]) == 2

@@ -164,6 +164,30 @@ def test_search_phrases_reach_every_explorer(run):
         np.testing.assert_allclose(se["hi"], C[order].max(0), atol=1e-5)
 
 
+def test_cluster_cards_score_centroids_against_the_phrases_in_the_image_space(run):
+    """With a text tower, every cluster card carries the phrases nearest its centroid,
+    scored with the image embedding whatever the feature set (image_text is twice as wide
+    as the phrase vectors); each first phrase is numpy's argmax, and the explorer's legend
+    and medoid labels carry the cards' names."""
+    work, *_ = run
+    base = work / "results/slake/biomedclip"
+    P, img = io.read_array(base / "phrases.npz"), io.read_array(base / "image.npz")
+    Pu = P.X / np.linalg.norm(P.X, axis=1, keepdims=True)
+    for feat in ("image", "image_text"):
+        cards = io.read_table(base / feat / "cards" / "kmeans" / "cluster_cards.tsv")
+        labels = io.read_table(base / feat / "cluster" / "kmeans.parquet").set_index("id")["cluster"]
+        assert cards["size"].sum() == 15 and set(cards["name_source"]) <= {"labels", "zero_shot", "none"}
+        for card in cards.itertuples():
+            members = img.X[labels.reindex(img.ids).to_numpy() == card.cluster]
+            c = members / np.linalg.norm(members, axis=1, keepdims=True)
+            c = c.mean(0) / np.linalg.norm(c.mean(0))
+            assert card.phrases.split(";")[0].rsplit(" ", 1)[0] == P.ids[np.argmax(Pu @ c)], (feat, card)
+        text = (base / feat / "explorer" / "data.js").read_text()
+        data = json.loads(text[text.index("{"): text.rindex("}") + 1])
+        km = next(c for c in data["colorings"] if c.get("name") == "kmeans")
+        assert set(km["names"]) - {""} == set(cards["name"]) and len(km["medoids"]) == len(cards)
+
+
 @pytest.mark.parametrize(
     "change",
     [

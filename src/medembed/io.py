@@ -147,6 +147,17 @@ class Array:
         if len(self.X) != len(self.ids):
             raise ValueError(f"{len(self.X)} rows but {len(self.ids)} ids")
 
+    def rows(self, ids) -> np.ndarray:
+        """The rows of ``X`` of ``ids``, in that order (a ValueError names a missing id)."""
+        ids = np.asarray(ids).astype(str)
+        mine = np.asarray(self.ids).astype(str)
+        if len(ids) == len(mine) and (ids == mine).all():
+            return np.asarray(self.X)
+        pos = pd.Index(mine).get_indexer(ids)
+        if (pos < 0).any():
+            raise ValueError(f"{int((pos < 0).sum())} ids are not in the array, e.g. {ids[pos < 0][0]!r}")
+        return np.asarray(self.X)[pos]
+
 
 def write_array(
     path: str | os.PathLike, X: np.ndarray, ids, params: Mapping | None = None

@@ -103,7 +103,7 @@ def _int(v) -> int:
 def read_cards(paths: Sequence[str | os.PathLike]) -> dict[str, pd.DataFrame]:
     """Cluster cards by clustering method from card tables (TSV or Parquet, columns
     :data:`CARD_COLUMNS`): the method is a ``method`` column when the table has one, else
-    the file name ``<method>_cards.tsv`` (e.g. ``{ANALYSIS}/cluster/kmeans_cards.tsv``)."""
+    the folder the workflow writes it in (``{ANALYSIS}/cards/<method>/cluster_cards.tsv``)."""
     out: dict[str, pd.DataFrame] = {}
     for p in paths:
         t = io.read_table(p)  # medoid_id is an id column: "000123" stays text
@@ -111,6 +111,5 @@ def read_cards(paths: Sequence[str | os.PathLike]) -> dict[str, pd.DataFrame]:
             for method, part in t.groupby("method", sort=False):
                 out[str(method)] = part.drop(columns="method").reset_index(drop=True)
         else:
-            stem = Path(p).name.split(".")[0]
-            out[stem.removesuffix("_cards")] = t
+            out[Path(p).parent.name] = t
     return out

@@ -257,16 +257,17 @@ def clustering_stability(metrics: pd.DataFrame | None) -> float:
 def cluster_cards(clusters, X, manifest: pd.DataFrame, *, label_columns: Sequence[str] = (),
                   finding_columns: Sequence[str] = (), finding_source: str | None = None,
                   metadata: Sequence[str] = (), stability: float = float("nan"),
-                  phrases: Sequence[str] | None = None, P=None, min_share: float = 0.6, q_max: float = 0.05,
-                  n_nearest: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  phrases: Sequence[str] | None = None, P=None, image=None, min_share: float = 0.6,
+                  q_max: float = 0.05, n_nearest: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The cards of one clustering and its enrichment table: ``(cards, enrichment)``.
 
     ``clusters``, ``X`` (the feature set's embeddings) and ``manifest`` (with an ``id``
     column or index) are row-aligned. ``metadata``: the columns whose composition a card
     lists (e.g. :func:`~medembed.tl.metadata_columns`); ``stability``: the clustering's
     (:func:`clustering_stability`), the same on every card; ``phrases``/``P``: phrase texts
-    and vectors for zero-shot names (see :func:`zero_shot_names`), used only when their
-    dimension is that of ``X``. Cards (:data:`CARD_COLUMNS`): largest cluster first, noise
+    and vectors for zero-shot names (see :func:`zero_shot_names`), scored against ``image``
+    (the encoder's image embedding, row-aligned: the text tower's space, whatever feature
+    set ``X`` is; default ``X``) and used only when their dimensions agree. Cards (:data:`CARD_COLUMNS`): largest cluster first, noise
     last; ``nearest_ids`` comma-separated.
     """
     labels = np.asarray(clusters)
@@ -279,9 +280,12 @@ def cluster_cards(clusters, X, manifest: pd.DataFrame, *, label_columns: Sequenc
     label_columns = [c for c in label_columns if c in man]
     finding_columns = [c for c in finding_columns if c in man]
     enrichment = cluster_enrichment(labels, man, label_columns, finding_columns, finding_source=finding_source)
-    if P is not None and np.asarray(P).ndim == 2 and np.asarray(P).shape[1] != X.shape[1]:
+    image = X if image is None else np.asarray(image)
+    if len(image) != len(X):
+        raise ValueError(f"cluster_cards: {len(image)} image embeddings for {len(X)} rows")
+    if P is not None and np.asarray(P).ndim == 2 and np.asarray(P).shape[1] != image.shape[1]:
         phrases, P = None, None  # another embedding space: no zero-shot names
-    names = name_clusters(labels, man, enrichment, label_columns, X=X, phrases=phrases, P=P,
+    names = name_clusters(labels, man, enrichment, label_columns, X=image, phrases=phrases, P=P,
                           min_share=min_share, q_max=q_max).set_index("cluster")
     ids = man["id"].astype(str).to_numpy()
     rows = []
