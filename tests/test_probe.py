@@ -206,3 +206,17 @@ def test_encoders_table_shows_intervals_and_the_tied_marking():
     assert "<td class='best'>0.962 [0.948, 0.975]</td>" in html
     assert "<td class='best'>0.958 [0.940, 0.970]</td>" in html
     assert "<td>512</td>" in html
+
+
+def test_linear_probe_is_trained_for_the_balanced_accuracy_it_is_scored_by():
+    """A rare class (10 %) with a real but weak signal: unweighted, the probe answers the
+    majority almost always (balanced accuracy near chance); with balanced class weights,
+    the default, it finds the rare class."""
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(270, int), np.ones(30, int)].astype(str)
+    X = rng.normal(size=(300, 20))
+    X[:, 0] += 1.2 * (y == "1")
+    score = {cw: float(tl.outcome_scores("linear_balanced_accuracy", tl.linear_probe(X, y, class_weight=cw))[0])
+             for cw in (None, "balanced")}
+    assert score[None] < 0.56 and score["balanced"] > score[None] + 0.08
+    assert tl.linear_probe(X, y)["pred"].tolist() == tl.linear_probe(X, y, class_weight="balanced")["pred"].tolist()

@@ -160,10 +160,12 @@ def knn_predictions(knn, labels, n_neighbors: int = 10) -> tuple[np.ndarray, np.
 
 
 def linear_probe(X, labels, *, n_splits: int = 5, Cs=LINEAR_CS, inner_splits: int = 3,
-                 max_iter: int = 500, random_state: int = 0) -> dict | None:
+                 max_iter: int = 500, class_weight: str | None = "balanced", random_state: int = 0) -> dict | None:
     """Out-of-fold predictions of a logistic regression on the frozen features.
 
-    Features are standardised inside each fold; ``C`` is chosen from ``Cs`` by an inner
+    Features are standardised inside each fold and the classes weighted inversely to their
+    frequency (``class_weight``: the probe is scored by balanced accuracy, so it is trained
+    for it); ``C`` is chosen from ``Cs`` by an inner
     stratified ``inner_splits``-fold CV on the training fold (log loss). Images with an
     unknown label are neither trained on nor scored, and neither are the images of a class
     with a single image (no fold could both learn and test it; ``left_out`` names those
@@ -199,9 +201,9 @@ def linear_probe(X, labels, *, n_splits: int = 5, Cs=LINEAR_CS, inner_splits: in
         inner = min(inner_splits, int(np.bincount(y[tr]).min()))
         if inner >= 2:
             lr = LogisticRegressionCV(Cs=list(Cs), cv=StratifiedKFold(inner), scoring="neg_log_loss",
-                                      max_iter=max_iter)
+                                      max_iter=max_iter, class_weight=class_weight)
         else:
-            lr = LogisticRegression(C=float(np.median(Cs)), max_iter=max_iter)
+            lr = LogisticRegression(C=float(np.median(Cs)), max_iter=max_iter, class_weight=class_weight)
         model = make_pipeline(StandardScaler(), lr)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence and sklearn's API-transition warnings
