@@ -220,3 +220,15 @@ def test_linear_probe_is_trained_for_the_balanced_accuracy_it_is_scored_by():
              for cw in (None, "balanced")}
     assert score[None] < 0.56 and score["balanced"] > score[None] + 0.08
     assert tl.linear_probe(X, y)["pred"].tolist() == tl.linear_probe(X, y, class_weight="balanced")["pred"].tolist()
+
+
+def test_kmeans_refits_use_the_values_starts_so_the_spread_is_sampling_not_local_optima():
+    """12 well-separated blobs: the full-data k-means (3 starts) finds them; refits with the
+    same starts do on every resample, while single-start refits sometimes merge two (the
+    interval would then measure the starts' luck, and far worse embeddings come out tied)."""
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(400, centers=12, n_features=8, cluster_std=1.0, random_state=3)
+    default = tl.kmeans_replicates(X, y, 12, n_refits=30)["kmeans_ari"]
+    single = tl.kmeans_replicates(X, y, 12, n_refits=30, n_init=1)["kmeans_ari"]
+    assert default.min() > 0.99 and single.min() < 0.95
