@@ -109,7 +109,8 @@ def percentile_interval(values, level: float = 0.95, *, estimate: float | None =
     Tibshirani 1993, ch. 14): the quantiles are shifted by how far the resamples' median
     lies from the estimate. It matters for NMI, whose resamples sit above it (ties among the
     drawn duplicates raise the mutual information), so a plain percentile interval would
-    barely cover the value it is reported with.
+    barely cover the value it is reported with. When the estimate lies outside the central
+    ``level`` of the resamples the bias is too large to correct, and there is no interval.
     """
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
@@ -121,6 +122,11 @@ def percentile_interval(values, level: float = 0.95, *, estimate: float | None =
         from scipy.stats import norm
 
         share = (np.sum(v < estimate) + 0.5 * np.sum(v == estimate)) / len(v)
+        if not a <= share <= 1 - a:
+            # the estimate lies outside the central ``level`` of its own resamples: a bias
+            # this large is not corrected by a shift (e.g. NMI of a partition into many tiny
+            # clusters, where every resample's duplicates raise it): no interval
+            return float("nan"), float("nan")
         z0 = norm.ppf(np.clip(share, 1 / (len(v) + 1), len(v) / (len(v) + 1)))
         za = norm.ppf(a)
         lo, hi = float(norm.cdf(2 * z0 + za)), float(norm.cdf(2 * z0 - za))
@@ -162,7 +168,7 @@ def cluster_metrics(labels_pred, truth: pd.DataFrame | None = None, *, n_boot: i
             row = {"label": col, "metric": name, "value": float(fn(yt, yp))}
             if name in boot:
                 row["low"], row["high"] = percentile_interval(boot[name], estimate=row["value"])
-                if replicates is not None:
+                if replicates is not None and np.isfinite(row["low"]):  # no interval: no tie test
                     replicates[(col, name)] = boot[name]
             rows.append(row)
     return rows
