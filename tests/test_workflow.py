@@ -245,6 +245,8 @@ def _expected_after_cluster_change(*methods: str) -> set[tuple[str, str]]:
                 out.add(("cluster_stability", f"{b}/metrics/stability/{m}.tsv"))
             if m == CONFIG["plot"]["color_by"]:
                 out.add(("plot_reductions", f"{b}/figures/reductions.png"))
+            if m == CONFIG["plot"]["color_by"] or m in CONFIG["plot"].get("cards", []):
+                out.add(("cluster_cards", f"{b}/cards/{m}/cluster_cards.tsv"))
             if m in ("hyphc", "hyphc_learned"):
                 out.add(("plot_tree", f"{b}/figures/tree/{m}.png"))
     return out
