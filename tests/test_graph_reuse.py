@@ -1,0 +1,73 @@
+"""Methods that read the shared kNN graph instead of searching neighbours again (step 13):
+their results must equal the ones of their own search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.cluster import DBSCAN
+from sklearn.datasets import make_blobs
+
+from medembed import pp
+from medembed.tl.cluster._dbscan import DBSCANClusterer, radius_graph
+from medembed.tl.cluster._finch import FINCHClusterer, finch_from_graph
+
+
+def _unit(X):
+    return (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(1500, centers=6, n_features=24, cluster_std=2.5, random_state=2)
+    rng = np.random.default_rng(0)
+    X = np.vstack([X, rng.normal(scale=30, size=(40, 24))])  # scattered noise points
+    return _unit(X)
+
+
+@pytest.mark.parametrize("eps", [0.35, 0.42, "auto"])
+def test_dbscan_on_the_graph_equals_dbscan_on_the_features(blobs, eps):
+    """Small eps: every ball fits in the graph (no search); larger: the balls that may not
+    are searched exactly; 'auto' (the knee): most are, and everything is searched. In every
+    case the labels are scikit-learn's DBSCAN on the raw features, label for label."""
+    knn = pp.neighbors(blobs, 30)
+    model = DBSCANClusterer(eps, min_samples=5).fit(blobs, knn=knn)
+    ref = DBSCAN(eps=model.eps_, min_samples=5).fit_predict(blobs)
+    np.testing.assert_array_equal(model.labels_, ref)
+    how = model.effective_params_["neighbourhoods"]
+    expected = {0.35: "shared kNN graph", 0.42: "shared kNN graph + exact search of", "auto": "exact search ("}
+    assert how.startswith(expected[eps]), how
+    assert len(set(ref) - {-1}) >= 2 and (ref == -1).any()  # a real clustering with noise
+
+
+def test_radius_graph_rows_are_the_exact_eps_balls(blobs):
+    from sklearn.neighbors import NearestNeighbors
+
+    knn = pp.neighbors(blobs, 30)
+    eps = 0.42
+    G, how = radius_graph(blobs, knn, eps, "euclidean", exact_share=1.0)
+    assert "exact search of" in how  # some balls exceed 30 neighbours and were searched
+    exact = NearestNeighbors(radius=eps).fit(blobs).radius_neighbors_graph(blobs, mode="connectivity")
+    exact.setdiag(0)
+    exact.eliminate_zeros()
+    got = G.copy()
+    got.data[:] = 1
+    assert (got != exact).nnz == 0
+    # with a budget of 0 searched balls, the whole search is left to scikit-learn
+    assert radius_graph(blobs, knn, eps, "euclidean", exact_share=0.0)[0] is None
+
+
+@pytest.mark.parametrize("req_clust", [None, 6, 4])
+def test_finch_from_the_graph_equals_finchs_own_search(blobs, req_clust):
+    from finch import FINCH
+
+    knn = pp.neighbors(blobs, 10)
+    c, num, req = finch_from_graph(blobs, knn, req_clust=req_clust)
+    c_ref, num_ref, req_ref = FINCH(data=blobs, req_clust=req_clust, distance="cosine", verbose=False)
+    assert num == list(num_ref)
+    np.testing.assert_array_equal(c, np.asarray(c_ref).reshape(len(blobs), -1))
+    if req_clust is not None:
+        np.testing.assert_array_equal(req, req_ref)
+    model = FINCHClusterer(level=0).fit(blobs, knn=knn)
+    assert model.effective_params_["first_neighbours"] == "shared kNN graph"
+    np.testing.assert_array_equal(model.labels_, np.asarray(c_ref).reshape(len(blobs), -1)[:, 0])
