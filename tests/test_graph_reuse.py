@@ -71,3 +71,21 @@ def test_finch_from_the_graph_equals_finchs_own_search(blobs, req_clust):
     model = FINCHClusterer(level=0).fit(blobs, knn=knn)
     assert model.effective_params_["first_neighbours"] == "shared kNN graph"
     np.testing.assert_array_equal(model.labels_, np.asarray(c_ref).reshape(len(blobs), -1)[:, 0])
+
+
+def test_dbscan_graph_mode_is_knn_dbscan_and_recovers_planted_clusters(blobs):
+    """neighbourhoods='graph' never searches: on planted blobs it finds the same clusters
+    as exact DBSCAN at the same eps (ARI 1 on the clustered points), and its edges are the
+    graph's within eps, both ways."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from medembed.tl.cluster._dbscan import graph_eps_edges
+
+    knn = pp.neighbors(blobs, 30)
+    exact = DBSCANClusterer("auto", min_samples=5).fit(blobs, knn=knn)
+    graph = DBSCANClusterer("auto", min_samples=5, neighbourhoods="graph").fit(blobs, knn=knn)
+    assert graph.effective_params_["neighbourhoods"].startswith("shared kNN graph only")
+    both = (exact.labels_ >= 0) & (graph.labels_ >= 0)
+    assert both.mean() > 0.9 and adjusted_rand_score(exact.labels_[both], graph.labels_[both]) == 1.0
+    G = graph_eps_edges(blobs, knn, exact.eps_, "euclidean")
+    assert (G != G.T).nnz == 0 and G.max() <= exact.eps_

@@ -94,6 +94,23 @@ def _graph_distances(X, knn, metric: str) -> np.ndarray | None:
     return None
 
 
+def graph_eps_edges(X, knn, eps: float, metric: str):
+    """The shared graph's edges within ``eps``, symmetrised (kNN-DBSCAN's neighbourhoods,
+    Chen et al. 2020): a sample whose eps-ball holds more than k samples keeps the k
+    nearest plus those that list it. Not DBSCAN's exact neighbourhoods (see
+    :func:`radius_graph`); None when the graph's metric cannot be converted."""
+    import scipy.sparse as sp
+
+    d = _graph_distances(X, knn, metric)
+    if d is None:
+        return None
+    n = X.shape[0]
+    keep = d <= eps
+    G = sp.csr_matrix((d[keep], (np.repeat(np.arange(n), keep.sum(1)), np.asarray(knn.indices)[keep])),
+                      shape=(n, n))
+    return G.maximum(G.T).tocsr()
+
+
 def radius_graph(X, knn, eps: float, metric: str, *, exact_share: float = EXACT_SHARE):
     """The sparse eps-neighbourhood graph of ``X`` (row i: every sample within ``eps`` of i,
     self excluded) from the shared kNN graph, and how it was made: ``(graph, how)``.
@@ -133,20 +150,27 @@ def radius_graph(X, knn, eps: float, metric: str, *, exact_share: float = EXACT_
 
 
 class DBSCANClusterer(BaseClusterer):
-    """DBSCAN; the tutorial's min_samples=5 on L2-normalised embeddings; ``eps`` a radius or "auto"."""
+    """DBSCAN; the tutorial's min_samples=5 on L2-normalised embeddings; ``eps`` a radius or "auto".
+
+    ``neighbourhoods``: ``"exact"`` (DBSCAN's eps-balls; from the shared graph where they
+    provably fit in it, :func:`radius_graph`) or ``"graph"`` (the graph's edges within eps
+    only, :func:`graph_eps_edges`: kNN-DBSCAN, no search at all; for 10^5-10^6 images).
+    """
 
     _parameter_constraints = {
         "eps": [Interval(float, 0, None, closed="neither"), Options("auto")],
         "min_samples": [Interval(int, 1, None, closed="left")],
         "metric": [Options("euclidean", "cosine", "manhattan")],
+        "neighbourhoods": [Options("exact", "graph")],
         "n_jobs": [int, None],
     }
     _min_samples = 1
 
-    def __init__(self, eps=0.5, *, min_samples=5, metric="euclidean", n_jobs=None):
+    def __init__(self, eps=0.5, *, min_samples=5, metric="euclidean", neighbourhoods="exact", n_jobs=None):
         self.eps = eps
         self.min_samples = min_samples
         self.metric = metric
+        self.neighbourhoods = neighbourhoods
         self.n_jobs = n_jobs
 
     def fit(self, X, y=None, *, knn=None):
@@ -170,8 +194,12 @@ class DBSCANClusterer(BaseClusterer):
                      eps, k, "shared kNN graph" if knn is not None else "exact search")
         self.eps_ = float(eps)
         self.effective_params_["eps"] = self.eps_
-        graph, how = (radius_graph(X, knn, self.eps_, self.metric) if knn is not None and n >= 2
-                      else (None, "exact search"))
+        graph, how = None, "exact search"
+        if knn is not None and n >= 2 and self.neighbourhoods == "graph":
+            graph = graph_eps_edges(X, knn, self.eps_, self.metric)
+            how = "shared kNN graph only (kNN-DBSCAN)" if graph is not None else how
+        elif knn is not None and n >= 2:
+            graph, how = radius_graph(X, knn, self.eps_, self.metric)
         log.info("dbscan: eps-neighbourhoods from %s", how)
         self.effective_params_["neighbourhoods"] = how
         if graph is not None:
