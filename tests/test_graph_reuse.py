@@ -89,3 +89,19 @@ def test_dbscan_graph_mode_is_knn_dbscan_and_recovers_planted_clusters(blobs):
     assert both.mean() > 0.9 and adjusted_rand_score(exact.labels_[both], graph.labels_[both]) == 1.0
     G = graph_eps_edges(blobs, knn, exact.eps_, "euclidean")
     assert (G != G.T).nnz == 0 and G.max() <= exact.eps_
+
+
+def test_hnne_from_the_graph_draws_the_same_map(blobs):
+    """h-NNE's FINCH (no early exit) from the graph's first neighbours: the same hierarchy,
+    so the same 2-D map as h-NNE's own search, and h-NNE's module is left as it was."""
+    from hnne import projector
+
+    from medembed.tl.reduce._hnne import HNNEReducer
+
+    own = projector.FINCH
+    knn = pp.neighbors(blobs, 10)
+    a = HNNEReducer().fit(blobs, knn=knn)
+    b = HNNEReducer().fit(blobs)
+    assert a.effective_params_["first_neighbours"] == "shared kNN graph"
+    np.testing.assert_allclose(a.embedding_, b.embedding_, atol=1e-5)
+    assert projector.FINCH is own
