@@ -105,3 +105,16 @@ def test_hnne_from_the_graph_draws_the_same_map(blobs):
     assert a.effective_params_["first_neighbours"] == "shared kNN graph"
     np.testing.assert_allclose(a.embedding_, b.embedding_, atol=1e-5)
     assert projector.FINCH is own
+
+
+def test_map_metrics_read_the_features_neighbours_from_the_graph(blobs):
+    from medembed.tl._metrics import reduction_metrics
+
+    rng = np.random.default_rng(1)
+    Y = blobs[:, :2] + rng.normal(scale=0.05, size=(len(blobs), 2))
+    knn = pp.neighbors(blobs, 15)
+    searched = reduction_metrics(blobs, Y, sample_size=500)
+    read = reduction_metrics(blobs, Y, sample_size=500, knn=knn)
+    assert read == searched and 0 < read[1]["value"] < 1
+    # a graph of other samples, or too few columns, is not used
+    assert reduction_metrics(blobs, Y, sample_size=500, knn=pp.neighbors(blobs, 5)) == searched
