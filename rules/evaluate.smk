@@ -31,6 +31,7 @@ rule evaluate_reduction:
     input:
         emb=rules.reduce.output.emb,
         features=features_file,
+        knn=rules.build_knn.output.knn,
     output:
         metrics=f"{ANALYSIS}/metrics/reduce/{{method}}.tsv",
     log:

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from medembed import io, tl
+from medembed import io, pp, tl
 from medembed.workflow import job_logging
 
 if TYPE_CHECKING:
@@ -13,6 +13,6 @@ with job_logging(snakemake.log[0]):
     emb, feats = io.read_array(snakemake.input.emb), io.read_array(snakemake.input.features, mmap=True)
     io.write_table(
         snakemake.output.metrics,
-        tl.tag_metrics(tl.evaluate_reduction(feats.X, emb), kind="reduce", method=snakemake.wildcards.method,
+        tl.tag_metrics(tl.evaluate_reduction(feats.X, emb, knn=pp.read_neighbors(snakemake.input.knn)), kind="reduce", method=snakemake.wildcards.method,
                        features=snakemake.wildcards.features, params=emb.params),
     )

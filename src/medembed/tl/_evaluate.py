@@ -97,13 +97,14 @@ def concat_metrics(tables) -> pd.DataFrame:
     return pd.concat(tables, ignore_index=True)
 
 
-def evaluate_reduction(X, emb) -> pd.DataFrame:
+def evaluate_reduction(X, emb, *, knn=None) -> pd.DataFrame:
     """Tidy rows of :func:`reduction_metrics` for one map (an :class:`medembed.io.Array` with
     its params); a not-applicable map, or one of fewer than 4 samples, gets
-    :func:`not_applicable_rows`."""
+    :func:`not_applicable_rows`. ``knn``: the shared graph of ``X`` (its neighbours are
+    read, not searched)."""
     reason = (emb.params or {}).get(NOT_APPLICABLE)
     if reason is None and len(emb.X) < 4:
         reason = f"not applicable at n = {len(emb.X)}: map metrics need at least 4 samples"
     if reason:
         return not_applicable_rows(reason)
-    return pd.DataFrame(reduction_metrics(X, emb.X))
+    return pd.DataFrame(reduction_metrics(X, emb.X, knn=knn))

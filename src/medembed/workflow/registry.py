@@ -45,7 +45,7 @@ __all__ = [
 ENCODERS_WITH_TEXT = frozenset({"biomedclip", "open_clip"})
 
 #: Methods whose ``fit`` takes the shared kNN graph as ``knn=``.
-USES_KNN = frozenset({"tsne", "umap", "spectral", "knn_distance", "lof", "dbscan", "hdbscan"})
+USES_KNN = frozenset({"tsne", "umap", "hnne", "spectral", "knn_distance", "lof", "dbscan", "hdbscan", "finch"})
 
 #: Clusterers that learn from a fraction of known labels (``uses_labels = True``).
 SEMI_SUPERVISED = frozenset({"hyphc_learned"})
