@@ -235,7 +235,7 @@ def test_dbscan_auto_eps_from_the_k_distance_knee(caplog):
     blob = y >= 0
     assert adjusted_rand_score(y[blob], m.labels_[blob]) >= 0.9
     assert (m.labels_[~blob] == -1).mean() >= 0.9  # the far points are noise
-    assert m.effective_params_ == {"eps": m.eps_} and m.get_params()["eps"] == "auto"
+    assert m.effective_params_ == {"eps": m.eps_, "neighbourhoods": "exact search"} and m.get_params()["eps"] == "auto"
     # the knee is read from the sorted 4th-neighbour distances (5 with the point itself)
     from sklearn.neighbors import NearestNeighbors
 

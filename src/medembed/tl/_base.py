@@ -111,8 +111,9 @@ class BaseReducer(TransformerMixin, _Checked):
             f"{type(self).__name__} maps only the samples it was fitted on: use "
             "fit_transform(X), or embedding_ after fit(X); it cannot transform new data")
 
-    def fit_transform(self, X, y=None):
-        return self.fit(X, y).embedding_
+    def fit_transform(self, X, y=None, **fit_params):
+        """``fit(X, y, **fit_params)`` (e.g. the shared graph, ``knn=``), then ``embedding_``."""
+        return self.fit(X, y, **fit_params).embedding_
 
 
 class BaseOutlierDetector(OutlierMixin, _Checked):
