@@ -17,8 +17,9 @@ def make_encoder(name: str, **params):
 def load_encoder(encoder: dict, settings: dict | None = None):
     """Make and load the encoder ``{"name", "params"}`` with the job's runtime settings.
 
-    ``settings`` may hold ``device`` and ``local_dir`` (a pre-fetched model or HF cache);
-    neither changes what the encoder computes, so they are not part of its params.
+    ``settings`` may hold ``device``, ``local_dir`` (a pre-fetched model or HF cache) and
+    ``onnx_cache`` (where ``fast_cpu: onnx`` keeps its exports); none changes what the encoder
+    computes, so they are not part of its params.
     """
     import inspect
 
@@ -29,4 +30,7 @@ def load_encoder(encoder: dict, settings: dict | None = None):
         if "local_dir" not in accepted:
             raise ValueError(f"encoder {encoder['name']!r} does not load from a local_dir")
         params["local_dir"] = settings["local_dir"]
-    return make_encoder(encoder["name"], **params).load(settings.get("device", "auto"))
+    enc = make_encoder(encoder["name"], **params)
+    if settings.get("onnx_cache"):
+        enc.onnx_cache = str(settings["onnx_cache"])
+    return enc.load(settings.get("device", "auto"))

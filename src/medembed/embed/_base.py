@@ -52,10 +52,13 @@ class Encoder(abc.ABC):
     supports_text: bool = False
     #: True: rows of ``encode_images`` are raw; the gather step must call :meth:`finalize`.
     needs_finalize: bool = False
-    #: ``False``, or the fast CPU mode (``int8``, ``bf16``); see :mod:`._fast`.
+    #: ``False``, or the fast CPU mode (``int8``, ``bf16``, ``onnx``, ``onnx_int8``); see :mod:`._fast`.
     fast_cpu: bool | str = False
     #: images on which the fast path must agree with eager before it is used.
     fast_cpu_check: int = 256
+    #: directory of the ``onnx`` modes' exported models (None: :data:`._onnx.DEFAULT_CACHE`);
+    #: where a file is kept, not what it computes, so a runtime setting (``onnx_cache``).
+    onnx_cache: str | None = None
     #: run the tower in channels-last (NHWC) memory: oneDNN's convolutions are faster so
     #: (EfficientNet-Lite0 on 2 CPU cores: 0.69x the CPU time, cosine to NCHW 0.9999999).
     #: Same arithmetic in another order; a layout, not an approximation.
@@ -93,6 +96,12 @@ class Encoder(abc.ABC):
             self.fast_ = FastPath.for_encoder(self)
         return self
 
+    def expect_images(self, n_images: int) -> None:
+        """Tell the fast path that the next ``n_images`` images are the whole job
+        (:meth:`._fast.FastPath.expect`: a job inside the check window runs eager alone)."""
+        if self.fast_ is not None:
+            self.fast_.expect(n_images)
+
     def encode_images(self, batch):
         if self.channels_last and batch.dim() == 4:
             import torch
@@ -111,7 +120,8 @@ class Encoder(abc.ABC):
 
 
 def check_fast_cpu(fast_cpu, fast_cpu_check) -> tuple[bool | str, int]:
-    """Validated ``(mode, check images)``: ``fast_cpu`` False/None, True (= int8), int8, bf16."""
+    """Validated ``(mode, check images)``: ``fast_cpu`` False/None, True (= int8), or a mode of
+    :data:`._fast.MODES` (int8, bf16, onnx, onnx_int8)."""
     from ._fast import MODES
 
     if fast_cpu is None or fast_cpu is False:

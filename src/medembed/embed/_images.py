@@ -64,6 +64,7 @@ def embed_images(
         persistent_workers=False,
         prefetch_factor=4 if num_workers > 0 else None,
     )
+    encoder.expect_images(len(paths))
     out = []
     autocast = torch.autocast(dev.type, dtype=torch.float16, enabled=dev.type == "cuda")
     with torch.inference_mode(), autocast:

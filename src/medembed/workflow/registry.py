@@ -67,7 +67,7 @@ OUTLIERS_FROM_MODEL: dict[str, str] = {"gmm_density": "gmm"}
 #: snakemake ``resources`` (never ``params``), so changing them reruns nothing. Keyed by
 #: the config section they sit in; "method" applies to every reduce/cluster/outliers entry.
 RUNTIME_KEYS: dict[str, frozenset[str]] = {
-    "encoder": frozenset({"batch_size", "device"}),
+    "encoder": frozenset({"batch_size", "device", "onnx_cache"}),
     "encoder.params": frozenset({"local_dir"}),
     "texts": frozenset({"batch_size"}),
     "download": frozenset(
