@@ -18,9 +18,10 @@ and a 2-layer, 32-wide BERT whose WordPiece vocabulary is built from the given t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from hub_fixtures import put_in_cache as _put_in_cache
@@ -147,3 +148,30 @@ def make_local_model_dir(built: dict, dest: str | Path, text_repo_id: str = TINY
     shutil.copytree(built["snapshot"], dest)
     shutil.copytree(built["text_snapshot"], dest / text_repo_id)
     return dest
+
+
+@contextlib.contextmanager
+def offline_tiny_openclip(hf_home: str | Path, texts: Iterable[str], *, threads: int | None = 1) -> Iterator[dict]:
+    """:func:`build_tiny_openclip` in ``hf_home``, made the process's Hugging Face cache
+    (environment and the already-imported ``huggingface_hub.constants``, which read it
+    once) and offline, for the duration of the block; torch on ``threads`` threads meanwhile
+    (None: unchanged). Yields the built model's dict."""
+    import pytest
+    import torch
+    from huggingface_hub import constants
+
+    built = build_tiny_openclip(hf_home, list(texts))
+    before = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HOME", str(hf_home))
+        mp.setenv("HF_HUB_CACHE", str(built["hub"]))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setattr(constants, "HF_HOME", str(hf_home))
+        mp.setattr(constants, "HF_HUB_CACHE", str(built["hub"]))
+        mp.setattr(constants, "HF_HUB_OFFLINE", True)
+        if threads is not None:
+            torch.set_num_threads(threads)  # a tiny model on shared CPUs
+        try:
+            yield built
+        finally:
+            torch.set_num_threads(before)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import yaml
 from conftest import DEMO, copy_workflow
 from PIL import Image
@@ -170,26 +169,14 @@ PHRASES = ["chest x-ray", "brain mri", "abdominal ct", "hand radiograph", "knee 
 def phrase_vectors(tmp_path_factory):
     """The phrases embedded by the tiny BiomedCLIP-like model (tests/openclip_fixture.py),
     loaded offline through open_clip's hf-hub path, as in tests/test_openclip.py."""
-    from huggingface_hub import constants
-    from openclip_fixture import build_tiny_openclip
+    from openclip_fixture import offline_tiny_openclip
 
     from medembed.embed import make_encoder
     from medembed.embed._texts import embed_texts
 
-    hf_home = tmp_path_factory.mktemp("hf_home")
-    built = build_tiny_openclip(hf_home, PHRASES)
-    threads = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HOME", str(hf_home))
-        mp.setenv("HF_HUB_CACHE", str(built["hub"]))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setattr(constants, "HF_HOME", str(hf_home))
-        mp.setattr(constants, "HF_HUB_CACHE", str(built["hub"]))
-        mp.setattr(constants, "HF_HUB_OFFLINE", True)
-        torch.set_num_threads(1)
+    with offline_tiny_openclip(tmp_path_factory.mktemp("hf_home"), PHRASES) as built:
         encoder = make_encoder("biomedclip", model_id=built["model_id"]).load("cpu")
         P = embed_texts(encoder, PHRASES)
-    torch.set_num_threads(threads)
     return P
 
 

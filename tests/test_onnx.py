@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from openclip_fixture import build_tiny_openclip  # noqa: E402
+from openclip_fixture import offline_tiny_openclip  # noqa: E402
 from PIL import Image
 
 from medembed.embed import _onnx as onnx_mod
@@ -191,17 +191,8 @@ def test_a_job_inside_the_check_window_runs_eager_alone(tmp_path, paths, caplog)
 @pytest.fixture(scope="module")
 def tiny_openclip(tmp_path_factory):
     """The tiny BiomedCLIP-like model in a temporary offline HF cache."""
-    from huggingface_hub import constants
-
-    hf_home = tmp_path_factory.mktemp("hf_home")
-    built = build_tiny_openclip(hf_home, ["chest x-ray of the lung", "brain mri", "abdomen ct"])
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HOME", str(hf_home))
-        mp.setenv("HF_HUB_CACHE", str(built["hub"]))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setattr(constants, "HF_HOME", str(hf_home))
-        mp.setattr(constants, "HF_HUB_CACHE", str(built["hub"]))
-        mp.setattr(constants, "HF_HUB_OFFLINE", True)
+    texts = ["chest x-ray of the lung", "brain mri", "abdomen ct"]
+    with offline_tiny_openclip(tmp_path_factory.mktemp("hf_home"), texts, threads=None) as built:
         yield built
 
 

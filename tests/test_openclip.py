@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from openclip_fixture import build_tiny_openclip, make_local_model_dir  # noqa: E402
+from openclip_fixture import make_local_model_dir, offline_tiny_openclip  # noqa: E402
 
 from medembed.datasets._slake import read_qa, read_slake
 from medembed.embed import Encoder, embed_images, make_encoder
@@ -38,22 +38,9 @@ def qa() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, qa):
     """The tiny model in a temporary HF_HOME, which is made the process's cache, offline."""
-    from huggingface_hub import constants
-
-    hf_home = tmp_path_factory.mktemp("hf_home")
-    built = build_tiny_openclip(hf_home, (qa["question"] + " " + qa["answer"]).tolist())
-    threads = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HOME", str(hf_home))
-        mp.setenv("HF_HUB_CACHE", str(built["hub"]))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        # huggingface_hub reads these once at import: point the loaded module there too
-        mp.setattr(constants, "HF_HOME", str(hf_home))
-        mp.setattr(constants, "HF_HUB_CACHE", str(built["hub"]))
-        mp.setattr(constants, "HF_HUB_OFFLINE", True)
-        torch.set_num_threads(1)  # tiny model; shared CPUs
+    texts = (qa["question"] + " " + qa["answer"]).tolist()
+    with offline_tiny_openclip(tmp_path_factory.mktemp("hf_home"), texts) as built:
         yield built
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

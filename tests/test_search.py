@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from browser import chromium, open_page
 from conftest import DEMO, ROOT
-from openclip_fixture import build_tiny_openclip
+from openclip_fixture import offline_tiny_openclip
 
 from medembed import datasets, embed, io, tl
 from medembed.embed import embed_images, make_encoder
@@ -71,21 +70,9 @@ def test_shipped_phrase_list():
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """The tiny model in a temporary HF_HOME made the process's cache, offline."""
-    from huggingface_hub import constants
-
-    hf_home = tmp_path_factory.mktemp("hf_home")
-    built = build_tiny_openclip(hf_home, search_texts(read_phrases(PHRASES), PROMPTS))
-    threads = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HOME", str(hf_home))
-        mp.setenv("HF_HUB_CACHE", str(built["hub"]))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setattr(constants, "HF_HOME", str(hf_home))
-        mp.setattr(constants, "HF_HUB_CACHE", str(built["hub"]))
-        mp.setattr(constants, "HF_HUB_OFFLINE", True)
-        torch.set_num_threads(1)
+    texts = search_texts(read_phrases(PHRASES), PROMPTS)
+    with offline_tiny_openclip(tmp_path_factory.mktemp("hf_home"), texts) as built:
         yield built
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
