@@ -37,6 +37,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ._metrics import percentile_interval
+
 #: Metrics where lower is better (all the others: higher is better).
 LOWER_IS_BETTER = frozenset({"embed_seconds"})
 
@@ -272,12 +274,7 @@ def bootstrap_interval(metric: str, outcome: dict, *, n_boot: int = 1000, level:
     if m == 0 or n_boot < 1:
         return float("nan"), float("nan")
     idx = np.random.default_rng(random_state).integers(0, m, size=(n_boot, m))
-    s = outcome_scores(metric, outcome, idx)
-    s = s[np.isfinite(s)]
-    if len(s) == 0:
-        return float("nan"), float("nan")
-    a = (1 - level) / 2
-    return float(np.quantile(s, a)), float(np.quantile(s, 1 - a))
+    return percentile_interval(outcome_scores(metric, outcome, idx), level)
 
 
 def paired_difference_interval(metric: str, a: dict, b: dict, *, n_boot: int = 1000, level: float = 0.95,
@@ -293,12 +290,7 @@ def paired_difference_interval(metric: str, a: dict, b: dict, *, n_boot: int = 1
         return {k: (np.where(both, o[k], -1) if k == "y" else o[k]) for k in ("y", "pred", "proba") if k in o}
 
     idx = np.random.default_rng(random_state).integers(0, m, size=(n_boot, m))
-    d = outcome_scores(metric, sub(a), idx) - outcome_scores(metric, sub(b), idx)
-    d = d[np.isfinite(d)]
-    if len(d) == 0:
-        return float("nan"), float("nan")
-    q = (1 - level) / 2
-    return float(np.quantile(d, q)), float(np.quantile(d, 1 - q))
+    return percentile_interval(outcome_scores(metric, sub(a), idx) - outcome_scores(metric, sub(b), idx), level)
 
 
 def kmeans_replicates(X, y, n_clusters: int, *, n_refits: int = KMEANS_REFITS, sample_size: int = KMEANS_SAMPLE,
@@ -352,8 +344,6 @@ def embedding_probe(X, knn, truth: pd.DataFrame, *, sample_size: int = 5000, ran
     """
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
-
-    from ._metrics import percentile_interval
 
     X = np.asarray(X, dtype=np.float32)
     rows, outcomes = [], {}
@@ -443,7 +433,6 @@ def compare_embeddings(tables: list[pd.DataFrame], outcomes: list | None = None,
     """
     if not tables:
         raise ValueError("no probe tables to compare")
-    from ._metrics import percentile_interval
 
     parts = []
     for i, t in enumerate(tables):
