@@ -62,14 +62,9 @@ def _kth_distances(X, knn, k: int, metric: str) -> np.ndarray:
         if not isinstance(knn, Neighbors):
             raise ValueError(f"DBSCANClusterer: knn must be a pp.Neighbors; got {type(knn).__name__}")
         knn.check_samples(len(X), who="DBSCANClusterer")
-        d = knn.head(k, who="DBSCANClusterer eps='auto'").distances[:, k - 1].astype(np.float64)
-        if knn.metric == metric:
-            return d
-        norms = np.linalg.norm(X, axis=1)
-        if knn.metric == "cosine" and metric == "euclidean" and np.allclose(norms, 1.0, atol=1e-3):
-            return np.sqrt(2.0 * np.maximum(d, 0.0))  # |a - b|^2 = 2 (1 - cos) on unit rows
-        if knn.metric == "euclidean" and metric == "cosine" and np.allclose(norms, 1.0, atol=1e-3):
-            return 0.5 * d**2
+        d = _graph_distances(X, knn.head(k, who="DBSCANClusterer eps='auto'"), metric)
+        if d is not None:
+            return d[:, k - 1]
         log.info("dbscan: kNN graph metric %s does not match %s here; searching again", knn.metric, metric)
     from sklearn.neighbors import NearestNeighbors
 
@@ -87,9 +82,10 @@ def _graph_distances(X, knn, metric: str) -> np.ndarray | None:
     d = np.asarray(knn.distances, dtype=np.float64)
     if knn.metric == metric:
         return d
-    if knn.metric == "cosine" and metric == "euclidean" and np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-3):
-        return np.sqrt(2.0 * np.maximum(d, 0.0))
-    if knn.metric == "euclidean" and metric == "cosine" and np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-3):
+    unit = np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-3)
+    if knn.metric == "cosine" and metric == "euclidean" and unit:
+        return np.sqrt(2.0 * np.maximum(d, 0.0))  # |a - b|^2 = 2 (1 - cos) on unit rows
+    if knn.metric == "euclidean" and metric == "cosine" and unit:
         return 0.5 * d**2
     return None
 
